@@ -1,0 +1,33 @@
+"""ltp_tf: Learned Threshold Pruning (Azarian et al., arXiv:2003.00075) for tf_keras + TFMOT.
+
+LTP is patented (US 11,704,571 B2, Qualcomm); see the README.
+"""
+
+from ltp_tf._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
+from ltp_tf.callbacks import LTPPruningSchedule
+from ltp_tf.callbacks import LTPSummaries
+from ltp_tf.export import evaluate_tflite
+from ltp_tf.export import export_tflite
+from ltp_tf.prune import collect_wrappers
+from ltp_tf.prune import hard_prune
+from ltp_tf.prune import prune_low_magnitude_learned
+from ltp_tf.prune import prune_scope
+from ltp_tf.prune import strip_pruning
+from ltp_tf.report import sparsity_report
+from ltp_tf.wrapper import PruneLearnedThreshold
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LTPPruningSchedule",
+    "LTPSummaries",
+    "PruneLearnedThreshold",
+    "collect_wrappers",
+    "evaluate_tflite",
+    "export_tflite",
+    "hard_prune",
+    "prune_low_magnitude_learned",
+    "prune_scope",
+    "sparsity_report",
+    "strip_pruning",
+]

@@ -1,0 +1,114 @@
+"""Sparse TFLite export and evaluation with LiteRT."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from ltp_tf import prune
+
+_QUANTIZE = (None, "int8", "float16")
+
+
+def export_tflite(model, path=None, *, quantize=None, representative_dataset=None):
+  """Converts ``model`` to a sparse TFLite flatbuffer.
+
+  Wrapped models are stripped first (``ltp_tf.strip_pruning``). The converter runs with
+  ``tf.lite.Optimize.EXPERIMENTAL_SPARSITY``, which stores sufficiently sparse weights in a
+  sparse format. Inputs and outputs stay float32 in every mode.
+
+  Example::
+
+    tflite = ltp_tf.export_tflite(model, "model.tflite")
+    ltp_tf.evaluate_tflite(tflite, (x_test, y_test))["accuracy"]
+
+  Args:
+    model: a tf_keras model, wrapped or stripped.
+    path: where to write the file (optional).
+    quantize: None (float32), ``"int8"`` (full-integer weights and activations; needs
+      ``representative_dataset``) or ``"float16"`` (float16 weights).
+    representative_dataset: callable yielding lists of input arrays, as for
+      ``TFLiteConverter.representative_dataset``; required for ``"int8"``.
+
+  Returns:
+    The flatbuffer as ``bytes`` (also written to ``path`` when given).
+  """
+  if quantize not in _QUANTIZE:
+    raise ValueError(f"quantize must be one of {_QUANTIZE}, got {quantize!r}")
+  if quantize == "int8" and representative_dataset is None:
+    raise ValueError('quantize="int8" needs representative_dataset= (a callable yielding '
+                     "lists of sample input arrays) to calibrate activation ranges.")
+  if quantize != "int8" and representative_dataset is not None:
+    raise ValueError("representative_dataset is only used with quantize='int8', got "
+                     f"quantize={quantize!r}.")
+  model = prune.strip_pruning(model)
+  specs = [tf.TensorSpec(t.shape, t.dtype) for t in model.inputs]
+  if len(specs) == 1:
+    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs[0])
+  else:
+    fn = tf.function(lambda *x: model(list(x), training=False)).get_concrete_function(*specs)
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+  converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+  if quantize is not None:
+    converter.optimizations.append(tf.lite.Optimize.DEFAULT)
+  if quantize == "float16":
+    converter.target_spec.supported_types = [tf.float16]
+  elif quantize == "int8":
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  tflite = converter.convert()
+  if path is not None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+      f.write(tflite)
+  return tflite
+
+
+def _batches(dataset):
+  if isinstance(dataset, tf.data.Dataset):
+    for batch in dataset.as_numpy_iterator():
+      yield batch if isinstance(batch, tuple) else (batch, None)
+  elif isinstance(dataset, tuple) and len(dataset) == 2:
+    x, y = dataset
+    for i in range(0, len(x), 256):
+      yield x[i:i + 256], (None if y is None else y[i:i + 256])
+  else:
+    raise ValueError("dataset must be a tf.data.Dataset of (x, y) batches or an (x, y) tuple "
+                     f"of arrays, got {type(dataset).__name__}")
+
+
+def evaluate_tflite(tflite_bytes_or_path, dataset):
+  """Runs a single-input TFLite model with LiteRT over ``dataset``.
+
+  Args:
+    tflite_bytes_or_path: flatbuffer bytes or a file path.
+    dataset: a ``tf.data.Dataset`` of ``(x, y)`` (or ``x``) batches, or an ``(x, y)`` tuple of
+      arrays; ``y`` holds integer labels or one-hot rows, or is None.
+
+  Returns:
+    ``{"logits": array [N, ...], "accuracy": float or None}``.
+  """
+  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+  if isinstance(tflite_bytes_or_path, (bytes, bytearray)):
+    interpreter = Interpreter(model_content=bytes(tflite_bytes_or_path))
+  else:
+    interpreter = Interpreter(model_path=os.fspath(tflite_bytes_or_path))
+  (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+  logits, labels, current = [], [], None
+  for x, y in _batches(dataset):
+    x = np.asarray(x, dtype=inp["dtype"])
+    if current != x.shape:
+      interpreter.resize_tensor_input(inp["index"], x.shape)
+      interpreter.allocate_tensors()
+      current = x.shape
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    logits.append(interpreter.get_tensor(out["index"]).copy())
+    if y is not None:
+      y = np.asarray(y)
+      labels.append(y.argmax(-1) if y.ndim == 2 else y.reshape(-1))
+  logits = np.concatenate(logits)
+  accuracy = None
+  if labels:
+    accuracy = float(np.mean(logits.argmax(-1) == np.concatenate(labels)))
+  return {"logits": logits, "accuracy": accuracy}

@@ -1,0 +1,179 @@
+"""User verbs: wrap a model for LTP, find its wrappers, strip them, load saved models."""
+
+from ltp_tf import registry
+from ltp_tf import soft_prune
+from ltp_tf import wrapper as wrapper_lib
+from ltp_tf._keras import keras
+
+PruneLearnedThreshold = wrapper_lib.PruneLearnedThreshold
+keras.saving.register_keras_serializable(package="ltp_tf")(PruneLearnedThreshold)
+
+
+def _is_subclassed(model):
+  return not (isinstance(model, keras.Sequential) or model._is_graph_network)  # pylint: disable=protected-access
+
+
+def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LAMBDA,
+                                temperature=soft_prune.DEFAULT_TEMPERATURE,
+                                threshold_lr_ratio=wrapper_lib.DEFAULT_THRESHOLD_LR_RATIO,
+                                stabilized_gradient=True):
+  """Wraps every prunable layer of ``to_prune`` for Learned Threshold Pruning.
+
+  Like TFMOT's ``prune_low_magnitude``, the result shares its layers (and so its pretrained
+  weights) with ``to_prune``; clone the model first if you need the original untouched.
+
+  Example::
+
+    model = ltp_tf.prune_low_magnitude_learned(model, l0_lambda=1e-6)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), loss=..., metrics=[...])
+    model.fit(x, y, epochs=8, callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=6)])
+    sparse = ltp_tf.strip_pruning(model)
+
+  Args:
+    to_prune: a layer, a list of layers, a Sequential or functional model, or a model nesting
+      other models. Subclassed models: wrap their layers with ``PruneLearnedThreshold`` in
+      ``__init__``.
+    l0_lambda: weight of the soft L0 term (eq. 9), per kept weight. The default 1e-6 suits
+      small models trained with SGD; see the README on how to choose it.
+    temperature: T0 of eq. (15).
+    threshold_lr_ratio: r of eq. (11), the thresholds' learning rate over the weights'.
+    stabilized_gradient: eq. (14) (True) or eq. (3) (False) for the weight gradient.
+
+  Returns:
+    The same kind of object with every prunable layer wrapped in ``PruneLearnedThreshold``;
+    layers without prunable weights (normalization, pooling, ...) are left as they are.
+
+  Raises:
+    ValueError: for a bad argument, a subclassed model, or a layer with weights that LTP
+      does not know how to prune (the message names the layer and what to do).
+  """
+  params = dict(l0_lambda=l0_lambda, temperature=temperature,
+                threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient)
+  wrapper_lib._validate(**params)  # pylint: disable=protected-access
+
+  def wrap(layer):
+    if isinstance(layer, keras.Model):
+      return _prune_model(layer)
+    if isinstance(layer, PruneLearnedThreshold):
+      return layer
+    if registry.supports(layer):
+      return PruneLearnedThreshold(layer, **params)
+    if registry.is_left_dense(layer):
+      return layer
+    raise registry.unsupported_error(layer)
+
+  def _prune_model(model):
+    if _is_subclassed(model):
+      raise ValueError(
+          f"Model '{model.name}' is a subclassed model, which cannot be cloned. Wrap its "
+          "layers with ltp_tf.PruneLearnedThreshold(...) in its __init__ instead.")
+    return keras.models.clone_model(model, clone_function=wrap)
+
+  if isinstance(to_prune, (list, tuple)):
+    return [wrap(layer) for layer in to_prune]
+  if isinstance(to_prune, keras.layers.Layer):
+    return wrap(to_prune)
+  raise ValueError("to_prune must be a tf_keras layer, a list of layers or a tf_keras model, "
+                   f"got {type(to_prune).__name__}. Build it with tf_keras, not keras 3.")
+
+
+def iter_layers(obj):
+  """Every layer in ``obj`` (a layer, model or list), depth first, in model order.
+
+  Models are walked through ``.layers`` (which keeps their order, also for subclassed
+  models); other layers through ``submodules``. A wrapper's inner layer is not yielded.
+  """
+  seen = set()
+
+  def walk(layer):
+    if id(layer) in seen:
+      return
+    seen.add(id(layer))
+    yield layer
+    if isinstance(layer, PruneLearnedThreshold):
+      return
+    children = layer.layers if isinstance(layer, keras.Model) else layer.submodules
+    for child in children:
+      if isinstance(child, keras.layers.Layer):
+        yield from walk(child)
+
+  for item in (obj if isinstance(obj, (list, tuple)) else [obj]):
+    yield from walk(item)
+
+
+def collect_wrappers(model):
+  """Every ``PruneLearnedThreshold`` in ``model``, nested and subclassed models included."""
+  return [m for m in iter_layers(model) if isinstance(m, PruneLearnedThreshold)]
+
+
+def hard_prune(model):
+  """Freezes the masks of every wrapper in ``model`` (eq. 1) and enters the hard phase."""
+  for w in collect_wrappers(model):
+    w.hard_prune()
+
+
+def strip_pruning(model):
+  """A copy of ``model`` without wrappers, weights hard-pruned by eq. (1).
+
+  The copy has the original architecture and layer names and loads with no custom objects.
+  Its weights are copies: stripping does not change ``model``. A model without wrappers is
+  returned unchanged (the same object).
+
+  Raises:
+    ValueError: for a subclassed model with wrappers (rebuild it as a functional model).
+  """
+  if not collect_wrappers(model):
+    return model
+  if isinstance(model, PruneLearnedThreshold):
+    return _stripped_layer(model)
+  if _is_subclassed(model):
+    raise ValueError(
+        f"strip_pruning cannot rebuild subclassed model '{model.name}'. Build the model as a "
+        "Sequential or functional model, or read each wrapper's pruned_weights().")
+  copies = []  # (original layer, new layer, weights to load)
+
+  def clone(layer):
+    if isinstance(layer, keras.Model):
+      return strip_pruning(layer) if collect_wrappers(layer) else _fresh_copy(layer, copies)
+    if isinstance(layer, PruneLearnedThreshold):
+      new = layer.layer.__class__.from_config(layer.layer.get_config())
+      copies.append((new, _pruned_layer_weights(layer)))
+      return new
+    return _fresh_copy(layer, copies)
+
+  stripped = keras.models.clone_model(model, clone_function=clone)
+  for new, weights in copies:
+    new.set_weights(weights)
+  return stripped
+
+
+def _fresh_copy(layer, copies):
+  if isinstance(layer, keras.Model):
+    new = keras.models.clone_model(layer)
+  else:
+    new = layer.__class__.from_config(layer.get_config())
+  copies.append((new, layer.get_weights()))
+  return new
+
+
+def _pruned_layer_weights(wrapper):
+  pruned = {id(v): p.numpy() for v, p in zip(wrapper.pruned_variables, wrapper.pruned_weights())}
+  return [pruned.get(id(v), v.numpy()) for v in wrapper.layer.weights]
+
+
+def _stripped_layer(wrapper):
+  new = wrapper.layer.__class__.from_config(wrapper.layer.get_config())
+  new.build(wrapper.layer.input_shape if wrapper.layer._inbound_nodes else None)  # pylint: disable=protected-access
+  new.set_weights(_pruned_layer_weights(wrapper))
+  return new
+
+
+def prune_scope():
+  """Custom-object scope for loading saved models that contain LTP wrappers.
+
+  Example::
+
+    with ltp_tf.prune_scope():
+      model = keras.models.load_model("pruned.h5")
+  """
+  return keras.utils.custom_object_scope({"PruneLearnedThreshold": PruneLearnedThreshold})

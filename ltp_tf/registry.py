@@ -1,0 +1,154 @@
+"""Which weights of a layer LTP prunes.
+
+A layer's prunable weights are named by *attribute paths* relative to the layer
+(``"kernel"``, ``"cell.recurrent_kernel"``, ``"_query_dense.kernel"``): the wrapper
+substitutes the pruned tensor for the variable at that attribute while the layer runs.
+Classes are matched with ``isinstance``, so subclasses of supported layers are supported.
+Layers implementing ``tfmot.sparsity.keras.PrunableLayer`` decide for themselves. Biases and
+normalization layers are never pruned. Nothing here mutates a layer.
+"""
+
+from tensorflow_model_optimization.sparsity import keras as tfmot_sparsity
+
+from ltp_tf._keras import keras
+
+layers = keras.layers
+
+# Order matters only for readability: the classes below do not inherit from each other.
+_WEIGHTS_BY_CLASS = (
+    ((layers.SeparableConv1D, layers.SeparableConv2D), ("depthwise_kernel", "pointwise_kernel")),
+    ((layers.DepthwiseConv1D, layers.DepthwiseConv2D), ("depthwise_kernel",)),
+    # Conv1D/2D/3D and their subclasses Conv1DTranspose/2DTranspose/3DTranspose.
+    ((layers.Conv1D, layers.Conv2D, layers.Conv3D), ("kernel",)),
+    ((layers.Dense, layers.EinsumDense), ("kernel",)),
+    ((layers.Embedding,), ("embeddings",)),
+    ((layers.LocallyConnected1D, layers.LocallyConnected2D), ("kernel",)),
+    ((layers.MultiHeadAttention,), ("_query_dense.kernel", "_key_dense.kernel",
+                                    "_value_dense.kernel", "_output_dense.kernel")),
+)
+_RNN_CELLS = (layers.SimpleRNNCell, layers.GRUCell, layers.LSTMCell)
+_RNN_CELL_WEIGHTS = ("kernel", "recurrent_kernel")
+
+# Layers with trainable weights that are never pruned.
+_NEVER_PRUNED = (layers.BatchNormalization, layers.LayerNormalization,
+                 layers.GroupNormalization, layers.UnitNormalization)
+# Layers known to hold no weights, recognised even before they are built.
+_WEIGHTLESS = (layers.InputLayer, layers.Activation, layers.Dropout, layers.Flatten,
+               layers.Reshape, layers.Permute, layers.RepeatVector, layers.Lambda,
+               layers.ReLU, layers.Softmax, layers.LeakyReLU, layers.ELU,
+               layers.ThresholdedReLU, layers.GaussianNoise, layers.GaussianDropout,
+               layers.AlphaDropout, layers.ActivityRegularization, layers.Masking,
+               layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D,
+               layers.AveragePooling1D, layers.AveragePooling2D, layers.AveragePooling3D,
+               layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D,
+               layers.GlobalMaxPooling3D, layers.GlobalAveragePooling1D,
+               layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D,
+               layers.ZeroPadding1D, layers.ZeroPadding2D, layers.ZeroPadding3D,
+               layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
+               layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D,
+               layers.Add, layers.Subtract, layers.Multiply, layers.Average,
+               layers.Maximum, layers.Minimum, layers.Concatenate, layers.Dot,
+               layers.Rescaling, layers.Resizing, layers.CenterCrop)
+
+HOW_TO_MAKE_PRUNABLE = (
+    "To prune it, implement tfmot.sparsity.keras.PrunableLayer (get_prunable_weights() "
+    "returning the weight variables, each stored as an attribute of the layer) or subclass a "
+    "supported layer; to keep it dense, wrap only the other layers (pass a list of layers, or "
+    "use keras.models.clone_model with a clone_function).")
+
+
+def _is_user_prunable(layer):
+  return isinstance(layer, tfmot_sparsity.PrunableLayer) or hasattr(layer, "get_prunable_weights")
+
+
+def _rnn_cells(layer):
+  cell = layer.cell
+  if isinstance(cell, layers.StackedRNNCells):
+    return [(f"cell.cells.{i}", c) for i, c in enumerate(cell.cells)]
+  return [("cell", cell)]
+
+
+def supports(layer):
+  """True if LTP knows which weights of ``layer`` to prune."""
+  if _is_user_prunable(layer):
+    return True
+  if isinstance(layer, layers.RNN):
+    return all(isinstance(c, _RNN_CELLS) or _is_user_prunable(c) for _, c in _rnn_cells(layer))
+  return any(isinstance(layer, classes) for classes, _ in _WEIGHTS_BY_CLASS)
+
+
+def is_left_dense(layer):
+  """True for layers that have nothing to prune: normalization layers and weightless layers."""
+  if isinstance(layer, _NEVER_PRUNED + _WEIGHTLESS):
+    return True
+  return layer.built and not layer.trainable_weights
+
+
+def unsupported_error(layer):
+  return ValueError(
+      f"Layer '{layer.name}' of class {type(layer).__name__} has weights that ltp_tf does not "
+      f"know how to prune. {HOW_TO_MAKE_PRUNABLE}")
+
+
+def resolve(root, path):
+  """The object at attribute ``path`` ("a.b.0.c") of ``root``."""
+  obj = root
+  for part in path.split("."):
+    obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+  return obj
+
+
+def _find_path(root, variable, prefix="", depth=3):
+  """Attribute path from ``root`` to ``variable``, searching direct attributes then sublayers."""
+  sublayers = []
+  for name, value in vars(root).items():
+    if value is variable:
+      return prefix + name
+    if isinstance(value, layers.Layer) and depth > 0:
+      sublayers.append((name, value))
+  for name, sub in sublayers:
+    found = _find_path(sub, variable, f"{prefix}{name}.", depth - 1)
+    if found:
+      return found
+  return None
+
+
+def _user_paths(layer, owner, prefix):
+  paths = []
+  for variable in owner.get_prunable_weights():
+    path = _find_path(owner, variable)
+    if path is None:
+      raise ValueError(
+          f"Layer '{layer.name}': get_prunable_weights() returned '{variable.name}', which is "
+          "not stored as an attribute of the layer (or of one of its sublayers). Store each "
+          "prunable weight as an attribute, e.g. self.kernel = self.add_weight(...).")
+    paths.append(prefix + path)
+  return paths
+
+
+def weight_paths(layer):
+  """Attribute paths of the prunable weights of a built ``layer``.
+
+  Raises:
+    ValueError: if the layer is not supported (names the layer and what to do).
+  """
+  if _is_user_prunable(layer):
+    return _user_paths(layer, layer, "")
+  if isinstance(layer, layers.RNN) and supports(layer):
+    paths = []
+    for prefix, cell in _rnn_cells(layer):
+      if _is_user_prunable(cell):
+        paths += _user_paths(layer, cell, prefix + ".")
+      else:
+        paths += [f"{prefix}.{name}" for name in _RNN_CELL_WEIGHTS]
+    return paths
+  for classes, names in _WEIGHTS_BY_CLASS:
+    if isinstance(layer, classes):
+      return list(names)
+  raise unsupported_error(layer)
+
+
+def supported_classes():
+  """Every built-in layer class the registry prunes (RNN layers: through these cells)."""
+  classes = [c for group, _ in _WEIGHTS_BY_CLASS for c in group]
+  return classes + list(_RNN_CELLS)

@@ -1,0 +1,118 @@
+"""The mathematics of Learned Threshold Pruning, on bare tensors.
+
+Azarian, Bhalgat, Lee, Blankevoort, "Learned Threshold Pruning", arXiv:2003.00075.
+Equation numbers below are the paper's. Nothing here creates a variable: the Keras
+wrapper owns the state and calls these functions.
+
+Notation: ``w`` a weight tensor, ``tau`` its threshold on the w**2 scale (a scalar),
+``T`` its temperature (a positive scalar).
+"""
+
+import tensorflow as tf
+
+# Default temperature coefficient T0 of eq. (15); Table 1 uses 1e-3 for every network.
+DEFAULT_TEMPERATURE = 1e-3
+# Floor on Var(|w|) in eq. (15), so that a constant tensor gets a tiny positive T instead of 0.
+_MIN_VARIANCE = 1e-12
+
+
+def _f32(x):
+  return tf.cast(x, tf.float32)
+
+
+def temperature(w, t0=DEFAULT_TEMPERATURE):
+  """Per-tensor temperature, eq. (15): ``T = t0 * Var(|w|)`` (floored at ``t0 * 1e-12``)."""
+  if t0 <= 0:
+    raise ValueError(f"temperature (T0 of eq. 15) must be > 0, got {t0}")
+  variance = tf.math.reduce_variance(tf.abs(_f32(w)))
+  return t0 * tf.maximum(variance, _MIN_VARIANCE)
+
+
+def soft_mask(w, tau, temp):
+  """Soft mask ``sigmoid((w**2 - tau) / T)`` of eq. (2), in float32."""
+  w = _f32(w)
+  return tf.sigmoid((tf.square(w) - _f32(tau)) / _f32(temp))
+
+
+def hard_mask(w, tau):
+  """Hard mask ``step(w**2 - tau)`` of eq. (1): 1 where w**2 > tau, else 0 (dtype of ``w``)."""
+  return tf.cast(tf.square(_f32(w)) > _f32(tau), w.dtype)
+
+
+def hard_prune(w, tau):
+  """Hard pruning, eq. (1): ``w * step(w**2 - tau)``."""
+  return w * hard_mask(w, tau)
+
+
+def soft_prune(w, tau, temp, stabilized_gradient=True):
+  """Soft pruning, eq. (2): ``v = w * sigmoid((w**2 - tau) / T)``, with LTP's gradients.
+
+  Gradients, with ``s = sigmoid((w**2 - tau) / T)``:
+    * w.r.t. ``w``: ``s * dL/dv`` when ``stabilized_gradient`` (eq. 13/14: the sigmoid is
+      a constant for w); otherwise the full derivative of eq. (3),
+      ``(s + 2 w**2 s (1 - s) / T) * dL/dv``.
+    * w.r.t. ``tau``: eq. (10), ``sum(-w s (1 - s) / T * dL/dv)``.
+    * ``T`` is a constant (no gradient).
+
+  Args:
+    w: weight tensor (any float dtype; the mask is computed in float32).
+    tau: scalar threshold on the w**2 scale.
+    temp: scalar temperature T > 0.
+    stabilized_gradient: use eq. (14) for the weight gradient (True) or eq. (3) (False).
+
+  Returns:
+    ``v``, same shape and dtype as ``w``.
+  """
+
+  @tf.custom_gradient
+  def _soft_prune(w, tau, t):
+    w32 = _f32(w)
+    t = _f32(t)
+    s = tf.sigmoid((tf.square(w32) - _f32(tau)) / t)
+    v = tf.cast(w32 * s, w.dtype)
+
+    def grad(dv):
+      dv = _f32(dv)
+      ds = s * (1.0 - s)
+      if stabilized_gradient:
+        dw = s * dv  # Stabilized weight gradient, eq. (14).
+      else:
+        dw = (s + 2.0 * tf.square(w32) * ds / t) * dv  # Full weight gradient, eq. (3).
+      dtau = tf.reduce_sum(-w32 * ds / t * dv)  # Threshold gradient, eq. (10).
+      return tf.cast(dw, w.dtype), tf.cast(dtau, tau.dtype), None
+
+    return v, grad
+
+  return _soft_prune(tf.convert_to_tensor(w), tf.convert_to_tensor(tau),
+                     tf.convert_to_tensor(temp))
+
+
+def soft_l0(w, tau, temp):
+  """Soft L0 norm, eq. (6): ``sum(sigmoid((w**2 - tau) / T))``.
+
+  The weights are held constant (``stop_gradient``): the L0 term sends no gradient to ``w``
+  (eq. 13/14) and its gradient w.r.t. ``tau`` is eq. (7), ``-sum(s (1 - s)) / T``.
+  """
+  return tf.reduce_sum(soft_mask(tf.stop_gradient(w), tau, temp))
+
+
+def threshold_from_param(param, ratio):
+  """Threshold ``tau = ratio * param`` whose gradient reaches ``param`` unscaled (eq. 11).
+
+  Eq. (11) asks the threshold to move with learning rate ``eta_tau = r * eta``. Scaling the
+  gradient by ``r`` does that for SGD but not for Adam (which normalises gradients). Here the
+  trainable variable is ``param`` and ``tau = r * param``, while ``dL/dparam := dL/dtau``. The
+  optimizer's step on ``param`` is then exactly its step on ``tau`` at rate ``eta`` with the
+  gradient ``dL/dtau``, and ``tau`` moves by ``r`` times that step: for SGD, SGD with
+  momentum, Adam and any optimizer whose step is linear in its learning rate.
+  """
+  ratio = float(ratio)
+
+  @tf.custom_gradient
+  def _tau(p):
+    def grad(dtau):
+      return dtau
+
+    return p * ratio, grad
+
+  return _tau(tf.convert_to_tensor(param))

@@ -1,0 +1,290 @@
+"""The Keras wrapper that prunes a layer's weights with learned thresholds.
+
+State per prunable weight ``w`` (all Keras weights of the wrapper, saved with the model):
+  * ``<w>_threshold_param`` (trainable): theta, with threshold ``tau = threshold_lr_ratio *
+    theta`` (eq. 11, see ``soft_prune.threshold_from_param``). Initialised to 0 (tau = 0).
+  * ``<w>_temperature``: T of eq. (15), computed once from the weights when the wrapper is
+    built, i.e. from the pretrained weights when an already built layer is wrapped. It is not
+    recomputed during training (the paper keeps it fixed); ``calibrate_temperatures()``
+    recomputes it, e.g. after loading other weights into the inner layer.
+  * ``<w>_mask``: the hard mask of eq. (1), frozen by ``hard_prune()``.
+  * ``<w>_frozen_threshold``: tau at the moment of ``hard_prune()``.
+And per wrapper: ``phase`` (0 soft, 1 hard) and ``l0_lambda`` (the weight of the soft L0).
+
+Soft phase: the layer runs with ``v = soft_prune(w, tau, T)`` (eq. 2) in place of ``w`` and
+the wrapper adds ``l0_lambda * soft_l0`` (eqs. 6, 9) to the model's losses. Hard phase: the
+layer runs with ``w * mask``; thresholds are frozen and the L0 term is 0.
+"""
+
+import contextlib
+import copy
+import inspect
+
+import tensorflow as tf
+
+from ltp_tf import registry
+from ltp_tf import soft_prune
+from ltp_tf._keras import keras
+
+# A default that visibly prunes small MLP/CNNs trained with SGD within a few epochs
+# (README: "Choosing l0_lambda"). It multiplies a raw count of kept weights, eq. (9).
+DEFAULT_L0_LAMBDA = 1e-6
+DEFAULT_THRESHOLD_LR_RATIO = 1e-5
+SOFT, HARD = 0, 1
+
+
+def _validate(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient):
+  for name, value in (("l0_lambda", l0_lambda), ("temperature", temperature),
+                      ("threshold_lr_ratio", threshold_lr_ratio)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise TypeError(f"{name} must be a number, got {value!r}")
+  if l0_lambda < 0:
+    raise ValueError(f"l0_lambda must be >= 0, got {l0_lambda}")
+  if temperature <= 0:
+    raise ValueError(f"temperature (T0 of eq. 15) must be > 0, got {temperature}")
+  if threshold_lr_ratio <= 0:
+    raise ValueError(f"threshold_lr_ratio (r of eq. 11) must be > 0, got {threshold_lr_ratio}")
+  if not isinstance(stabilized_gradient, bool):
+    raise TypeError(f"stabilized_gradient must be a bool, got {stabilized_gradient!r}")
+
+
+@contextlib.contextmanager
+def _substituted(layer, paths, tensors):
+  """Temporarily puts ``tensors`` at the attribute ``paths`` of ``layer``.
+
+  ``object.__setattr__`` bypasses Keras attribute tracking, so the layer's list of weights and
+  its checkpoint dependencies are untouched.
+  """
+  saved = []
+  try:
+    for path, tensor in zip(paths, tensors):
+      parent_path, _, attr = path.rpartition(".")
+      parent = registry.resolve(layer, parent_path) if parent_path else layer
+      saved.append((parent, attr, getattr(parent, attr)))
+      object.__setattr__(parent, attr, tensor)
+    yield
+  finally:
+    for parent, attr, original in reversed(saved):
+      object.__setattr__(parent, attr, original)
+
+
+class PruneLearnedThreshold(keras.layers.Wrapper):
+  """Prunes the weights of ``layer`` with learned per-tensor thresholds (LTP).
+
+  Usable directly on a layer, including in a subclassed model's ``__init__``::
+
+    self.fc = ltp_tf.PruneLearnedThreshold(keras.layers.Dense(10), l0_lambda=1e-6)
+
+  Add ``ltp_tf.LTPPruningSchedule`` to ``fit``'s callbacks to switch from soft to hard pruning.
+
+  Args:
+    layer: a supported Keras layer (see README) or one implementing
+      ``tfmot.sparsity.keras.PrunableLayer``.
+    l0_lambda: weight of the soft L0 term, eq. (9); multiplies a raw count of kept weights.
+    temperature: T0 of eq. (15); each tensor's temperature is ``T0 * Var(|w|)``.
+    threshold_lr_ratio: r of eq. (11): thresholds learn at ``r`` times the optimizer's rate.
+    stabilized_gradient: weight gradient of eq. (14) (True) or the full eq. (3) (False).
+    **kwargs: Keras layer arguments (``name`` defaults to ``"ltp_" + layer.name``).
+
+  Raises:
+    ValueError: for a bad argument, or a layer whose prunable weights are unknown.
+  """
+
+  def __init__(self, layer, l0_lambda=DEFAULT_L0_LAMBDA,
+               temperature=soft_prune.DEFAULT_TEMPERATURE,
+               threshold_lr_ratio=DEFAULT_THRESHOLD_LR_RATIO, stabilized_gradient=True,
+               **kwargs):
+    if not isinstance(layer, keras.layers.Layer):
+      raise ValueError(f"PruneLearnedThreshold needs a tf_keras layer, got {layer!r}. "
+                       "Build your model with tf_keras (Keras 2), not keras 3.")
+    if isinstance(layer, PruneLearnedThreshold):
+      raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold.")
+    if not registry.supports(layer):
+      raise registry.unsupported_error(layer)
+    _validate(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient)
+    kwargs.setdefault("name", f"ltp_{layer.name}")
+    super().__init__(layer, **kwargs)
+    self._l0_lambda_init = float(l0_lambda)
+    self.temperature = float(temperature)
+    self.threshold_lr_ratio = float(threshold_lr_ratio)
+    self.stabilized_gradient = stabilized_gradient
+    self._ltp_built = False
+    if not hasattr(self, "_batch_input_shape") and hasattr(layer, "_batch_input_shape"):
+      self._batch_input_shape = layer._batch_input_shape  # pylint: disable=protected-access
+    self._call_params = list(inspect.signature(layer.call).parameters)
+    self.supports_masking = layer.supports_masking
+
+  # --- Building -------------------------------------------------------------------------
+
+  def build(self, input_shape=None):
+    super().build(input_shape)
+    if not self._ltp_built and self._weights_exist():
+      self._build_ltp()
+
+  def _weights_exist(self):
+    try:
+      return all(isinstance(registry.resolve(self.layer, p), tf.Variable)
+                 for p in registry.weight_paths(self.layer))
+    except (AttributeError, IndexError):
+      return False
+
+  def _build_ltp(self):
+    self.weight_paths = registry.weight_paths(self.layer)
+    self.pruned_variables = [registry.resolve(self.layer, p) for p in self.weight_paths]
+    self._theta, self._temperature, self._mask, self._frozen = [], [], [], []
+    for path, w in zip(self.weight_paths, self.pruned_variables):
+      if not w.dtype.is_floating:
+        raise ValueError(f"Layer '{self.layer.name}': weight '{path}' has dtype {w.dtype}; "
+                         "only floating-point weights can be pruned.")
+      prefix = path.replace(".", "_").lstrip("_")
+      dtype = getattr(w, "true_dtype", w.dtype)
+      self._theta.append(self.add_weight(
+          f"{prefix}_threshold_param", shape=(), dtype=tf.float32, initializer="zeros",
+          trainable=True))
+      t0 = self.temperature
+      self._temperature.append(self.add_weight(
+          f"{prefix}_temperature", shape=(), dtype=tf.float32, trainable=False,
+          initializer=lambda shape, dtype, w=w: soft_prune.temperature(w, t0)))
+      self._mask.append(self.add_weight(
+          f"{prefix}_mask", shape=w.shape, dtype=dtype, initializer="ones", trainable=False,
+          aggregation=tf.VariableAggregation.MEAN))
+      self._frozen.append(self.add_weight(
+          f"{prefix}_frozen_threshold", shape=(), dtype=tf.float32, initializer="zeros",
+          trainable=False))
+    self.phase = self.add_weight("phase", shape=(), dtype=tf.int32, initializer="zeros",
+                                 trainable=False)
+    self.l0_lambda = self.add_weight(
+        "l0_lambda", shape=(), dtype=tf.float32, trainable=False,
+        initializer=keras.initializers.Constant(self._l0_lambda_init))
+    # A callable, so the loss is valid in every graph (a tensor made inside call() of a
+    # layer in a functional model is out of scope in the train step).
+    self.add_loss(self._l0_penalty)
+    self._ltp_built = True
+
+  # --- The pruned forward pass ----------------------------------------------------------
+
+  def _thresholds(self):
+    hard = tf.equal(self.phase, HARD)
+    return [tf.where(hard, frozen, soft_prune.threshold_from_param(theta, self.threshold_lr_ratio))
+            for theta, frozen in zip(self._theta, self._frozen)]
+
+  def _pruned_tensors(self):
+    weights = [tf.convert_to_tensor(w) for w in self.pruned_variables]
+
+    def hard_fn():
+      return [w * tf.cast(m, w.dtype) for w, m in zip(weights, self._mask)]
+
+    def soft_fn():
+      return [soft_prune.soft_prune(w, soft_prune.threshold_from_param(theta,
+                                                                        self.threshold_lr_ratio),
+                                    t, self.stabilized_gradient)
+              for w, theta, t in zip(weights, self._theta, self._temperature)]
+
+    return tf.cond(tf.equal(self.phase, HARD), hard_fn, soft_fn)
+
+  def __call__(self, inputs, *args, **kwargs):
+    # Name extra positional inputs (MultiHeadAttention's value, key) after the inner layer's
+    # parameters, so that functional models record them and can be cloned and reloaded.
+    kwargs.update(zip(self._call_params[1:], args))
+    return super().__call__(inputs, **kwargs)
+
+  def call(self, inputs, **kwargs):
+    kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
+    if not self._ltp_built:
+      # Layers such as MultiHeadAttention create their weights in their first call.
+      self.layer(inputs, **kwargs)
+      self._build_ltp()
+    with _substituted(self.layer, self.weight_paths, self._pruned_tensors()):
+      return self.layer.call(inputs, **kwargs)
+
+  def _l0_penalty(self):
+    """``l0_lambda * sum_w soft_l0(w)`` in the soft phase (eqs. 6, 9), 0 in the hard phase."""
+
+    def soft_fn():
+      return self.l0_lambda * self.soft_l0()
+
+    return tf.cond(tf.equal(self.phase, HARD), lambda: tf.constant(0.0), soft_fn)
+
+  def compute_output_shape(self, input_shape):
+    return self.layer.compute_output_shape(input_shape)
+
+  def compute_mask(self, inputs, mask=None):
+    return self.layer.compute_mask(inputs, mask)
+
+  # --- What users and callbacks read and drive --------------------------------------------
+
+  @property
+  def thresholds(self):
+    """The current thresholds tau (float32 scalars), one per pruned weight."""
+    return self._thresholds()
+
+  @property
+  def temperatures(self):
+    return list(self._temperature)
+
+  @property
+  def masks(self):
+    return list(self._mask)
+
+  @property
+  def is_hard(self):
+    return bool(self.phase.numpy() == HARD)
+
+  def soft_l0(self):
+    """Sum over this wrapper's weights of the soft L0 of eq. (6)."""
+    taus = [soft_prune.threshold_from_param(th, self.threshold_lr_ratio) for th in self._theta]
+    return tf.add_n([soft_prune.soft_l0(w, tau, t) for w, tau, t
+                     in zip(self.pruned_variables, taus, self._temperature)])
+
+  def pruned_weights(self):
+    """The hard-pruned weights: eq. (1) in the soft phase, ``w * mask`` in the hard phase."""
+    hard = tf.equal(self.phase, HARD)
+    return [tf.where(hard, w * tf.cast(m, w.dtype), soft_prune.hard_prune(w, tau))
+            for w, m, tau in zip(self.pruned_variables, self._mask, self._thresholds())]
+
+  def hard_prune(self):
+    """Freezes the masks from the learned thresholds (eq. 1) and enters the hard phase.
+
+    Pruned weights are set to exactly 0, thresholds are frozen and the L0 term turns off.
+    Calling it again in the hard phase changes nothing.
+    """
+    if self.is_hard:
+      return
+    for w, m, frozen, tau in zip(self.pruned_variables, self._mask, self._frozen,
+                                 self._thresholds()):
+      m.assign(soft_prune.hard_mask(w, tau))
+      frozen.assign(tau)
+    self.phase.assign(HARD)
+    self.apply_masks()
+
+  def apply_masks(self):
+    """Re-zeroes pruned weights in the variables (the forward pass masks them regardless)."""
+    if self.is_hard:
+      for w, m in zip(self.pruned_variables, self._mask):
+        w.assign(w * tf.cast(m, w.dtype))
+
+  def calibrate_temperatures(self):
+    """Recomputes each temperature from the current weights, eq. (15)."""
+    for w, t in zip(self.pruned_variables, self._temperature):
+      t.assign(soft_prune.temperature(w, self.temperature))
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    config = copy.deepcopy(config)
+    layer_config = config.pop("layer")
+    layer = keras.layers.deserialize(layer_config, custom_objects=custom_objects,
+                                     use_legacy_format="module" not in layer_config)
+    build_config = layer_config.get("build_config")
+    if build_config and not layer.built:
+      layer.build_from_config(build_config)
+    return cls(layer, **config)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        "l0_lambda": self._l0_lambda_init,
+        "temperature": self.temperature,
+        "threshold_lr_ratio": self.threshold_lr_ratio,
+        "stabilized_gradient": self.stabilized_gradient,
+    })
+    return config

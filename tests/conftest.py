@@ -1,0 +1,27 @@
+"""Shared test set-up: quiet TF, fixed seeds, the real-data folder."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+import ltp_tf  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TF is imported)
+from ltp_tf import data  # noqa: E402
+from ltp_tf._keras import keras  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+  keras.backend.clear_session()
+  keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def mnist_dir():
+  """The folder holding mnist/ IDX files: $LTP_TF_DATA_DIR, default ../shared/data."""
+  path = data.default_data_dir()
+  if not os.path.exists(os.path.join(path, "mnist", "train-images-idx3-ubyte.gz")):
+    pytest.skip(f"MNIST IDX files not found under {os.path.abspath(path)}/mnist; set "
+                f"{data.DATA_DIR_ENV} to the folder holding mnist/ to run this test.")
+  return path
