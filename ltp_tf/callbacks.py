@@ -15,15 +15,30 @@ def _wrappers_or_raise(model, who):
   return wrappers
 
 
-def _make_stats_fn(wrappers):
-  """A compiled function returning (global sparsity, soft L0 summed over wrappers)."""
+class _Stats:
+  """(global sparsity, soft L0 summed over wrappers) as floats, from a compiled function.
 
-  @tf.function
-  def stats():
-    kept, size, l0 = report.global_stats(wrappers)
-    return 1.0 - tf.cast(kept, tf.float32) / float(size), l0
+  Subclassed models build their layers in the first train step, so the function is made on
+  the first call after every wrapper is built; before that, ``__call__`` returns None.
+  """
 
-  return stats
+  def __init__(self, wrappers):
+    self._wrappers = wrappers
+    self._fn = None
+
+  def __call__(self):
+    if self._fn is None:
+      if not all(w._ltp_built for w in self._wrappers):  # pylint: disable=protected-access
+        return None
+
+      @tf.function
+      def stats():
+        kept, size, l0 = report.global_stats(self._wrappers)
+        return 1.0 - tf.cast(kept, tf.float32) / float(size), l0
+
+      self._fn = stats
+    sparsity, l0 = self._fn()
+    return {"sparsity": float(sparsity), "soft_l0": float(l0)}
 
 
 class LTPPruningSchedule(keras.callbacks.Callback):
@@ -70,11 +85,12 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   def set_model(self, model):
     super().set_model(model)
     self._wrappers = _wrappers_or_raise(model, "LTPPruningSchedule")
-    self._stats = _make_stats_fn(self._wrappers)
+    self._stats = _Stats(self._wrappers)
 
   def _hard_prune(self):
     for w in self._wrappers:
-      w.hard_prune()
+      if w._ltp_built:  # pylint: disable=protected-access
+        w.hard_prune()
 
   def _step(self):
     return int(self.model.optimizer.iterations.numpy())
@@ -84,8 +100,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     optimizer = getattr(self.model, "optimizer", None)
     if getattr(optimizer, "weight_decay", None) and hasattr(optimizer,
                                                             "exclude_from_weight_decay"):
-      optimizer.exclude_from_weight_decay(
-          var_list=[t for w in self._wrappers for t in w._theta])  # pylint: disable=protected-access
+      # By name, so that it also holds for variables a subclassed model has not made yet.
+      optimizer.exclude_from_weight_decay(var_names=["threshold_param"])
     if self.soft_steps is not None and self._step() >= self.soft_steps:
       self._hard_prune()
 
@@ -112,9 +128,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       logs.update(self.current_logs())
 
   def current_logs(self):
-    """``{"sparsity": global sparsity, "soft_l0": summed soft L0}`` as Python floats."""
-    sparsity, l0 = self._stats()
-    return {"sparsity": float(sparsity), "soft_l0": float(l0)}
+    """``{"sparsity": global sparsity, "soft_l0": summed soft L0}`` (empty before build)."""
+    return self._stats() or {}
 
 
 class LTPSummaries(keras.callbacks.Callback):
@@ -133,15 +148,15 @@ class LTPSummaries(keras.callbacks.Callback):
   def set_model(self, model):
     super().set_model(model)
     self._wrappers = _wrappers_or_raise(model, "LTPSummaries")
-    self._stats = _make_stats_fn(self._wrappers)
+    self._stats = _Stats(self._wrappers)
 
   def on_epoch_end(self, epoch, logs=None):
     if self._writer is None:
       self._writer = tf.summary.create_file_writer(self.log_dir)
-    sparsity, l0 = self._stats()
+    stats = self._stats()
     with self._writer.as_default(step=epoch):
-      tf.summary.scalar("ltp/global_sparsity", sparsity)
-      tf.summary.scalar("ltp/soft_l0", l0)
+      tf.summary.scalar("ltp/global_sparsity", stats["sparsity"])
+      tf.summary.scalar("ltp/soft_l0", stats["soft_l0"])
       for row in report.sparsity_report(self._wrappers).tensors:
         tag = f"ltp/{row.layer}/{row.weight}"
         tf.summary.scalar(f"{tag}/threshold", row.threshold)

@@ -86,16 +86,19 @@ def evaluate_tflite(tflite_bytes_or_path, dataset):
       arrays; ``y`` holds integer labels or one-hot rows, or is None.
 
   Returns:
-    ``{"logits": array [N, ...], "accuracy": float or None}``.
+    ``{"logits": array [N, ...], "accuracy": float or None, "kernels": "xnnpack" or
+    "builtin"}``: LiteRT's default XNNPack delegate is used where it can prepare every node;
+    otherwise (e.g. sparse int8 fully-connected layers) the builtin kernels run the model.
   """
-  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  if isinstance(tflite_bytes_or_path, (bytes, bytearray)):
-    interpreter = Interpreter(model_content=bytes(tflite_bytes_or_path))
-  else:
-    interpreter = Interpreter(model_path=os.fspath(tflite_bytes_or_path))
-  (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-  logits, labels, current = [], [], None
+  logits, labels, current, interpreter, kernels = [], [], None, None, "xnnpack"
   for x, y in _batches(dataset):
+    if interpreter is None:
+      interpreter, kernels = _interpreter(tflite_bytes_or_path, np.shape(x))
+      if len(interpreter.get_input_details()) != 1 or len(interpreter.get_output_details()) != 1:
+        raise ValueError("evaluate_tflite runs single-input, single-output models; use "
+                         "ai_edge_litert.interpreter.Interpreter directly for others.")
+      (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+      current = None
     x = np.asarray(x, dtype=inp["dtype"])
     if current != x.shape:
       interpreter.resize_tensor_input(inp["index"], x.shape)
@@ -111,4 +114,21 @@ def evaluate_tflite(tflite_bytes_or_path, dataset):
   accuracy = None
   if labels:
     accuracy = float(np.mean(logits.argmax(-1) == np.concatenate(labels)))
-  return {"logits": logits, "accuracy": accuracy}
+  return {"logits": logits, "accuracy": accuracy, "kernels": kernels}
+
+
+def _interpreter(tflite_bytes_or_path, input_shape):
+  """A LiteRT interpreter with XNNPack if it prepares the model, else builtin kernels."""
+  from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+  if isinstance(tflite_bytes_or_path, (bytes, bytearray)):
+    source = {"model_content": bytes(tflite_bytes_or_path)}
+  else:
+    source = {"model_path": os.fspath(tflite_bytes_or_path)}
+  try:
+    interpreter = litert.Interpreter(**source)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], input_shape)
+    interpreter.allocate_tensors()
+    return interpreter, "xnnpack"
+  except RuntimeError:
+    resolver = litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    return litert.Interpreter(**source, experimental_op_resolver_type=resolver), "builtin"

@@ -163,7 +163,7 @@ def _pruned_layer_weights(wrapper):
 
 def _stripped_layer(wrapper):
   new = wrapper.layer.__class__.from_config(wrapper.layer.get_config())
-  new.build(wrapper.layer.input_shape if wrapper.layer._inbound_nodes else None)  # pylint: disable=protected-access
+  new.build_from_config(wrapper.layer.get_build_config())
   new.set_weights(_pruned_layer_weights(wrapper))
   return new
 

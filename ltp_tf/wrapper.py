@@ -228,7 +228,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   @property
   def is_hard(self):
-    return bool(self.phase.numpy() == HARD)
+    return self._ltp_built and bool(self.phase.numpy() == HARD)
 
   def soft_l0(self):
     """Sum over this wrapper's weights of the soft L0 of eq. (6)."""

@@ -1,0 +1,74 @@
+"""Sparse TFLite export, checked by running it with LiteRT."""
+
+import numpy as np
+import pytest
+
+import layer_cases
+import ltp_tf
+from ltp_tf._keras import keras
+
+L = keras.layers
+
+
+def _pruned(model, data_shape):
+  model = ltp_tf.prune_low_magnitude_learned(model)
+  for w in ltp_tf.collect_wrappers(model):
+    layer_cases.set_thresholds_to_median(w)
+  ltp_tf.hard_prune(model)
+  x = np.random.default_rng(0).normal(size=(16, *data_shape)).astype(np.float32)
+  return model, x
+
+
+def _mlp():
+  return keras.Sequential([keras.Input((64,)), L.Dense(256, activation="relu"), L.Dense(10)])
+
+
+def _cnn():
+  return keras.Sequential([keras.Input((12, 12, 3)), L.Conv2D(8, 3, activation="relu"),
+                           L.DepthwiseConv2D(3), L.SeparableConv2D(8, 3), L.Flatten(),
+                           L.Dense(10)])
+
+
+@pytest.mark.parametrize("make, shape", [(_mlp, (64,)), (_cnn, (12, 12, 3))])
+def test_litert_logits_equal_keras_logits(make, shape, tmp_path):
+  model, x = _pruned(make(), shape)
+  path = tmp_path / "model.tflite"
+  tflite = ltp_tf.export_tflite(model, str(path))
+  assert path.read_bytes() == tflite
+  expected = ltp_tf.strip_pruning(model)(x).numpy()
+  for source in (tflite, str(path)):
+    result = ltp_tf.evaluate_tflite(source, (x, expected.argmax(-1)))
+    np.testing.assert_allclose(result["logits"], expected, rtol=1e-5, atol=1e-5)
+    assert result["accuracy"] == 1.0
+
+
+def test_sparse_file_is_smaller_than_dense():
+  dense = _mlp()
+  dense_bytes = len(ltp_tf.export_tflite(dense))
+  model = ltp_tf.prune_low_magnitude_learned(dense)
+  for w in ltp_tf.collect_wrappers(model):  # Keep ~10 % of the weights.
+    w2 = np.sort(w.pruned_variables[0].numpy().ravel() ** 2)
+    w._theta[0].assign(float(w2[int(0.9 * len(w2))]) / w.threshold_lr_ratio)
+  ltp_tf.hard_prune(model)
+  assert len(ltp_tf.export_tflite(model)) < 0.5 * dense_bytes
+
+
+def test_quantized_exports_run_and_agree():
+  model, x = _pruned(_mlp(), (64,))
+  expected = ltp_tf.strip_pruning(model)(x).numpy()
+  fp16 = ltp_tf.evaluate_tflite(ltp_tf.export_tflite(model, quantize="float16"), (x, None))
+  np.testing.assert_allclose(fp16["logits"], expected, atol=5e-2)
+  int8 = ltp_tf.export_tflite(model, quantize="int8",
+                              representative_dataset=lambda: ([row[None]] for row in x))
+  logits = ltp_tf.evaluate_tflite(int8, (x, None))["logits"]
+  assert np.mean(logits.argmax(-1) == expected.argmax(-1)) >= 0.8
+
+
+def test_bad_export_arguments_are_named():
+  model, _ = _pruned(_mlp(), (64,))
+  with pytest.raises(ValueError, match="quantize"):
+    ltp_tf.export_tflite(model, quantize="int4")
+  with pytest.raises(ValueError, match="representative_dataset"):
+    ltp_tf.export_tflite(model, quantize="int8")
+  with pytest.raises(ValueError, match="dataset"):
+    ltp_tf.evaluate_tflite(ltp_tf.export_tflite(model), [1, 2, 3])

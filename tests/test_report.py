@@ -1,0 +1,43 @@
+"""sparsity_report against NumPy counts, on wrapped and stripped models."""
+
+import numpy as np
+
+import layer_cases
+import ltp_tf
+from ltp_tf._keras import keras
+
+L = keras.layers
+
+
+def test_report_counts_match_numpy_on_wrapped_and_stripped_models():
+  model = ltp_tf.prune_low_magnitude_learned(keras.Sequential(
+      [keras.Input((4, 3)), L.LSTM(5, return_sequences=True), L.Flatten(), L.Dense(2)]))
+  wrappers = ltp_tf.collect_wrappers(model)
+  for w in wrappers:
+    layer_cases.set_thresholds_to_median(w)
+  report = ltp_tf.sparsity_report(model)
+  assert [(t.layer, t.weight) for t in report.tensors] == [
+      ("lstm", "cell.kernel"), ("lstm", "cell.recurrent_kernel"), ("dense", "kernel")]
+  rows = iter(report.tensors)
+  for w in wrappers:
+    for var, tau, temp in zip(w.pruned_variables, w.thresholds, w.temperatures):
+      row = next(rows)
+      assert row.size == var.numpy().size
+      assert row.kept == int((var.numpy()**2 > float(tau)).sum())
+      assert row.threshold == float(tau) and row.temperature == float(temp)
+  assert report.size == sum(t.size for t in report.tensors)
+  assert report.sparsity == 1 - report.kept / report.size
+  stripped = ltp_tf.sparsity_report(ltp_tf.strip_pruning(model))
+  assert [(t.size, t.kept) for t in stripped.tensors] == [(t.size, t.kept)
+                                                         for t in report.tensors]
+  assert all(t.threshold is None for t in stripped.tensors)
+  assert "**global**" in str(report)
+  assert report.as_dict()["global"]["sparsity"] == report.sparsity
+
+
+def test_unwrapped_prunable_layers_count_towards_global_sparsity():
+  wrapped = ltp_tf.PruneLearnedThreshold(L.Dense(4))
+  model = keras.Sequential([keras.Input((3,)), wrapped, L.Dense(2)])
+  report = ltp_tf.sparsity_report(model)
+  assert [t.layer for t in report.tensors] == ["dense", "dense_1"]
+  assert report.tensors[1].threshold is None
