@@ -1,0 +1,34 @@
+"""The ``ltp-train`` binary: absl flags over ``train_lib.train_and_evaluate``.
+
+  ltp-train --workdir=/tmp/ltp_digits                      # embedded default: digits MLP
+  ltp-train --config=configs/mnist_lenet300.py --workdir=/tmp/ltp_mnist \\
+      --config.tfds_manual_dir=../shared/data/mnist --config.l0_lambda=2e-6
+"""
+
+import os
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "configs", "digits_mlp.py")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", _DEFAULT_CONFIG, "Experiment config file (configs/*.py).", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the report, TFLite files and logs.",
+                               required=True)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from ltp_tf import train_lib  # pylint: disable=g-import-not-at-top
+  train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
