@@ -3,8 +3,9 @@
 Command:
   ltp-train --workdir=/tmp/ltp_digits            # (= --config=configs/digits_mlp.py)
 
-Expected result: see README "Main job" (dense ~0.97 test accuracy; after LTP and fine-tuning
-~0.96-0.97 at ~85-90 % sparsity; sparse float TFLite ~3x smaller and as accurate).
+Expected result (measured on 2 CPU cores, 25 s): dense 0.9778 test accuracy; after 30 soft and
+10 fine-tuning epochs 84.06 % sparsity at 0.9750; sparse float TFLite 17,356 bytes vs 70,924
+dense (4.09x), same accuracy in LiteRT.
 Switch to MNIST through tfds (offline from the original files):
   ltp-train --workdir=/tmp/ltp_mnist --config.dataset=mnist --config.hidden='(300, 100)' \\
       --config.tfds_data_dir=/tmp/tfds --config.tfds_manual_dir=../shared/data/mnist \\

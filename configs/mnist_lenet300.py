@@ -1,11 +1,12 @@
-"""LeNet-300-100 on MNIST through tfds, offline from the original files; ~3 min on 2 CPU cores.
+"""LeNet-300-100 on MNIST through tfds, offline from the original files; ~1.5 min on 2 CPU cores.
 
 Command (from the repository root, with the original files in ../shared/data/mnist):
   ltp-train --config=configs/mnist_lenet300.py --workdir=/tmp/ltp_mnist \\
       --config.tfds_manual_dir=../shared/data/mnist
 
-Expected result (measured, see README): dense ~0.98 test accuracy; after LTP and fine-tuning
->= 90 % sparsity at >= 0.975, with a sparse float TFLite file several times smaller.
+Expected result (measured on 2 CPU cores, 83 s): dense 0.9787 test accuracy; after 10 soft and
+5 fine-tuning epochs 91.89 % sparsity at 0.9826 (per layer 96.2 / 61.0 / 8.3 %); sparse float
+TFLite 196,672 bytes vs 1,068,476 dense (5.43x), same accuracy in LiteRT.
 """
 
 from ml_collections import config_dict
