@@ -49,7 +49,7 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
   """
   params = dict(l0_lambda=l0_lambda, temperature=temperature,
                 threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient)
-  wrapper_lib._validate(**params)  # pylint: disable=protected-access
+  wrapper_lib.validate_arguments(**params)
 
   def wrap(layer):
     if isinstance(layer, keras.Model):

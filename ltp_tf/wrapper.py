@@ -33,7 +33,7 @@ DEFAULT_THRESHOLD_LR_RATIO = 1e-5
 SOFT, HARD = 0, 1
 
 
-def _validate(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient):
+def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient):
   for name, value in (("l0_lambda", l0_lambda), ("temperature", temperature),
                       ("threshold_lr_ratio", threshold_lr_ratio)):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -101,7 +101,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold.")
     if not registry.supports(layer):
       raise registry.unsupported_error(layer)
-    _validate(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient)
+    validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient)
     kwargs.setdefault("name", f"ltp_{layer.name}")
     super().__init__(layer, **kwargs)
     self._l0_lambda_init = float(l0_lambda)
@@ -138,23 +138,25 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
                          "only floating-point weights can be pruned.")
       prefix = path.replace(".", "_").lstrip("_")
       dtype = getattr(w, "true_dtype", w.dtype)
+      # Threshold state stays float32 under mixed precision (autocast=False): theta = tau / r
+      # reaches 1e6 and T reaches 1e-7, beyond float16.
       self._theta.append(self.add_weight(
           f"{prefix}_threshold_param", shape=(), dtype=tf.float32, initializer="zeros",
-          trainable=True))
+          trainable=True, autocast=False))
       t0 = self.temperature
       self._temperature.append(self.add_weight(
-          f"{prefix}_temperature", shape=(), dtype=tf.float32, trainable=False,
+          f"{prefix}_temperature", shape=(), dtype=tf.float32, trainable=False, autocast=False,
           initializer=lambda shape, dtype, w=w: soft_prune.temperature(w, t0)))
       self._mask.append(self.add_weight(
           f"{prefix}_mask", shape=w.shape, dtype=dtype, initializer="ones", trainable=False,
-          aggregation=tf.VariableAggregation.MEAN))
+          aggregation=tf.VariableAggregation.MEAN, autocast=False))
       self._frozen.append(self.add_weight(
           f"{prefix}_frozen_threshold", shape=(), dtype=tf.float32, initializer="zeros",
-          trainable=False))
+          trainable=False, autocast=False))
     self.phase = self.add_weight("phase", shape=(), dtype=tf.int32, initializer="zeros",
                                  trainable=False)
     self.l0_lambda = self.add_weight(
-        "l0_lambda", shape=(), dtype=tf.float32, trainable=False,
+        "l0_lambda", shape=(), dtype=tf.float32, trainable=False, autocast=False,
         initializer=keras.initializers.Constant(self._l0_lambda_init))
     # A callable, so the loss is valid in every graph (a tensor made inside call() of a
     # layer in a functional model is out of scope in the train step).

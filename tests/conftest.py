@@ -17,10 +17,14 @@ def _seed():
   keras.utils.set_random_seed(0)
 
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 @pytest.fixture
 def mnist_dir():
-  """The folder holding mnist/ IDX files: $LTP_TF_DATA_DIR, default ../shared/data."""
-  path = data.default_data_dir()
+  """The folder holding mnist/ IDX files: $LTP_TF_DATA_DIR, default ../shared/data (beside
+  the repository, wherever pytest runs from)."""
+  path = os.environ.get(data.DATA_DIR_ENV) or os.path.join(_ROOT, "..", "shared", "data")
   if not os.path.exists(os.path.join(path, "mnist", "train-images-idx3-ubyte.gz")):
     pytest.skip(f"MNIST IDX files not found under {os.path.abspath(path)}/mnist; set "
                 f"{data.DATA_DIR_ENV} to the folder holding mnist/ to run this test.")

@@ -194,3 +194,21 @@ def test_double_wrapping_and_keras3_layers_are_rejected():
   import keras as keras3  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="tf_keras"):
     ltp_tf.PruneLearnedThreshold(keras3.layers.Dense(3))
+
+
+def test_threshold_state_stays_float32_under_mixed_precision():
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  try:
+    model = ltp_tf.prune_low_magnitude_learned(
+        keras.Sequential([keras.Input((16,)), L.Dense(32, activation="relu"),
+                          L.Dense(4, dtype="float32")]), threshold_lr_ratio=1e-7)
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    rng = np.random.default_rng(0)
+    history = model.fit(rng.random((64, 16)), rng.random((64, 4)), epochs=2, verbose=0,
+                        callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=1)])
+    wrapper = ltp_tf.collect_wrappers(model)[0]
+    for v in wrapper._theta + wrapper.temperatures + wrapper.masks:
+      assert type(v).__name__ != "AutoCastVariable" and v.dtype == tf.float32, v.name
+    assert np.all(np.isfinite(history.history["loss"]))
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
