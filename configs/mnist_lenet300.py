@@ -9,28 +9,15 @@ Expected result (measured on 2 CPU cores, 83 s): dense 0.9787 test accuracy; aft
 TFLite 196,672 bytes vs 1,068,476 dense (5.43x), same accuracy in LiteRT.
 """
 
-from ml_collections import config_dict
-
-import ml_collections
+from ltp_tf import config_base
 
 
 def get_config():
-  config = ml_collections.ConfigDict()
-  config.dataset = "mnist"
-  config.tfds_data_dir = "/tmp/tfds"          # Where tfds prepares the dataset.
-  config.tfds_manual_dir = config_dict.placeholder(str)  # e.g. ../shared/data/mnist (offline).
-  config.model = "mlp"
-  config.hidden = (300, 100)
-  config.seed = 0
-  config.batch_size = 128
-  config.learning_rate = 0.05
-  config.momentum = 0.9
-  config.dense_epochs = 5
-  config.l0_lambda = 1e-6            # 266k prunable weights; 1e-5 empties the first layer.
-  config.temperature = 1e-3
-  config.threshold_lr_ratio = 1e-5
-  config.stabilized_gradient = True
-  config.soft_epochs = 10
-  config.finetune_epochs = 5
-  config.verbose = 2
-  return config
+  c = config_base.base()
+  c.dataset = "mnist"
+  c.model = "lenet300"
+  c.dense_epochs = 5
+  c.l0_lambda = 1e-6                 # 266k prunable weights; 1e-5 empties the first layer.
+  c.soft_epochs = 10
+  c.finetune_epochs = 5
+  return c

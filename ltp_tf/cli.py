@@ -3,12 +3,14 @@
   ltp-train --workdir=/tmp/ltp_digits                      # embedded default: digits MLP
   ltp-train --config=configs/mnist_lenet300.py --workdir=/tmp/ltp_mnist \\
       --config.tfds_manual_dir=../shared/data/mnist --config.l0_lambda=2e-6
+  Re-running with the same --workdir resumes after the last completed epoch.
 """
 
 import os
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -22,6 +24,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for the report, TFLite f
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # Keep the TFLite converter's INFO lines out.
   from ltp_tf import train_lib  # pylint: disable=g-import-not-at-top
   train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 

@@ -1,122 +1,266 @@
-"""The main job: dense training, LTP soft pruning, hard pruning, fine-tuning, export, report.
+"""The training binary's library: every stage of an LTP run, resumable, with its report.
 
-``train_and_evaluate(config, workdir)`` is what the ``ltp-train`` binary runs; tests run it with
-shrunk configs. ``config`` is an ``ml_collections.ConfigDict`` (see ``configs/``); this module
-only reads its fields.
+``train_and_evaluate(config, workdir)`` runs: dense training (or ``config.init_checkpoint``)
+-> LTP soft pruning (a trail checkpoint per epoch) -> hard prune -> fine-tuning (mask frozen,
+no L0) -> strip -> sparse TFLite export (float and int8) -> LiteRT evaluation -> report and
+plots. Each stage is skipped when its epoch count is 0. Every epoch ends with a checkpoint
+(weights, thresholds, masks, phase, optimizer state, epoch); running again with the same
+``workdir`` resumes after the last completed epoch. The training data order is seeded by
+``(config.seed, epoch)``, so a resumed run follows the uninterrupted one exactly (random
+augmentation and dropout draws aside).
+
+``config`` is an ``ml_collections.ConfigDict`` (see ``configs/``); this module only reads it.
 """
 
 import json
 import os
 import time
 
-from ltp_tf import callbacks
+import numpy as np
+import tensorflow as tf
+
+from ltp_tf import callbacks as ltp_callbacks
 from ltp_tf import data
 from ltp_tf import export
+from ltp_tf import models
+from ltp_tf import plots
 from ltp_tf import prune
 from ltp_tf import report as report_lib
+from ltp_tf import trail
 from ltp_tf._keras import keras
 
-
-def load_data(config):
-  """((x, y) train, (x, y) test) for ``config.dataset``."""
-  if config.dataset == "digits":
-    return data.digits(seed=config.seed)
-  if config.dataset in ("mnist", "fashion_mnist"):
-    if not config.tfds_data_dir:
-      raise ValueError(f"config.tfds_data_dir must name a writable folder for tfds to "
-                       f"prepare {config.dataset} in (got {config.tfds_data_dir!r}).")
-    return data.tfds_dataset(config.dataset, config.tfds_data_dir,
-                             manual_dir=config.tfds_manual_dir or None)
-  raise ValueError(f"config.dataset must be 'digits', 'mnist' or 'fashion_mnist', "
-                   f"got {config.dataset!r}")
+_TFDS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet2012")
 
 
-def build_model(config, input_shape, num_classes):
-  """The network named by ``config.model``: 'mlp' (hidden sizes ``config.hidden``)."""
-  if config.model != "mlp":
-    raise ValueError(f"config.model must be 'mlp', got {config.model!r}")
-  layers = [keras.Input(input_shape), keras.layers.Flatten()]
-  layers += [keras.layers.Dense(units, activation="relu") for units in config.hidden]
-  layers.append(keras.layers.Dense(num_classes))
-  return keras.Sequential(layers, name=config.model)
+class Data:
+  """Training data per epoch (seeded by epoch), evaluation data and dataset facts."""
+
+  def __init__(self, config):
+    self.config = config
+    if config.dataset == "digits":
+      (x_tr, y_tr), (x_te, y_te) = data.digits(seed=config.seed)
+      self._arrays = (x_tr, y_tr)
+      self.eval = tf.data.Dataset.from_tensor_slices((x_te, y_te)).batch(config.batch_size)
+      self.input_shape, self.num_classes = x_tr.shape[1:], int(y_tr.max()) + 1
+      self.train_examples = len(x_tr)
+    elif config.dataset in _TFDS:
+      _, self.eval, info = self._tfds(config.seed)
+      self.input_shape, self.num_classes = tuple(info.input_shape), info.num_classes
+      self.train_examples = info.train_examples
+    else:
+      raise ValueError(f"config.dataset must be 'digits' or one of {_TFDS}, "
+                       f"got {config.dataset!r}")
+    self.steps_per_epoch = self.train_examples // config.batch_size
+
+  def _tfds(self, seed):
+    from ltp_tf import input_pipeline  # pylint: disable=g-import-not-at-top
+    c = self.config
+    return input_pipeline.get_datasets(
+        dataset=c.dataset, data_dir=c.tfds_data_dir, manual_dir=c.tfds_manual_dir or None,
+        batch_size=c.batch_size, train_examples=c.train_examples or None,
+        eval_examples=c.eval_examples or None, augment=c.augment or None,
+        randaugment=c.randaugment, image_size=c.image_size or None, seed=seed)
+
+  def train(self, epoch):
+    seed = self.config.seed * 100_003 + epoch
+    if self.config.dataset == "digits":
+      x, y = self._arrays
+      return (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+              .batch(self.config.batch_size, drop_remainder=True))
+    return self._tfds(seed)[0]
+
+  def representative(self, batches=8):
+    """Sample inputs for int8 calibration."""
+    def gen():
+      for x, _ in self.train(0).take(batches):
+        for row in x.numpy():
+          yield [row[None]]
+    return gen
 
 
-def _compile(model, config):
-  model.compile(keras.optimizers.SGD(config.learning_rate, momentum=config.momentum),
+def _optimizer(config, steps):
+  lr = config.learning_rate
+  if config.lr_schedule == "cosine":
+    lr = keras.optimizers.schedules.CosineDecay(lr, max(steps, 1))
+  elif config.lr_schedule != "constant":
+    raise ValueError(f"config.lr_schedule must be 'constant' or 'cosine', got "
+                     f"{config.lr_schedule!r}")
+  wd = config.weight_decay or None
+  if config.optimizer == "sgd":
+    return keras.optimizers.SGD(lr, momentum=config.momentum, weight_decay=wd)
+  if config.optimizer == "adam":
+    return keras.optimizers.Adam(lr, weight_decay=wd)
+  raise ValueError(f"config.optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
+
+
+def _compile(model, config, epochs, data_):
+  model.compile(_optimizer(config, epochs * data_.steps_per_epoch),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"])
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   return model
 
 
-def _accuracy(model, x, y):
-  return float(model.evaluate(x, y, batch_size=512, verbose=0)[1])
+class _EpochCheckpoint(keras.callbacks.Callback):
+  """Records the epoch's logs and time in the run state, then checkpoints (in that order, so
+  a kill between the two only makes the resumed run redo, and re-record, that epoch)."""
+
+  def __init__(self, run, stage, manager, epoch):
+    super().__init__()
+    self.run, self.stage, self.manager, self.epoch = run, stage, manager, epoch
+    self._start = time.time()
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.time()
+
+  def on_epoch_end(self, epoch, logs=None):
+    state = self.run.state
+    history = state["history"].setdefault(self.stage, {})
+    for k, v in (logs or {}).items():
+      history.setdefault(k, [])[epoch:] = [float(v)]
+    state["seconds"][self.stage] = state["seconds"].get(self.stage, 0.0) + (
+        time.time() - self._start)
+    self.run.save_state()
+    self.epoch.assign(epoch + 1)
+    self.manager.save(checkpoint_number=epoch + 1)
 
 
-def train_and_evaluate(config, workdir):
-  """Runs every stage and writes ``report.json``, ``report.md``, TFLite files to ``workdir``.
+class Run:
+  """One run's workdir: resumable stages, persistent state, the report's pieces."""
 
-  Returns:
-    The report as a dict.
-  """
-  os.makedirs(workdir, exist_ok=True)
-  keras.utils.set_random_seed(config.seed)
-  times, stages = {}, {}
-  start = time.time()
-  (x_tr, y_tr), (x_te, y_te) = load_data(config)
-  times["data"] = time.time() - start
-  fit = dict(batch_size=config.batch_size, verbose=config.verbose,
-             validation_data=(x_te, y_te))
+  def __init__(self, config, workdir, extra_callbacks=()):
+    self.config, self.workdir = config, workdir
+    self.extra_callbacks = list(extra_callbacks)
+    os.makedirs(workdir, exist_ok=True)
+    self.state_path = os.path.join(workdir, "state.json")
+    self.state = trail.read_json(self.state_path, {"stages": {}, "seconds": {}, "history": {}})
 
-  start = time.time()
-  model = _compile(build_model(config, x_tr.shape[1:], int(y_tr.max()) + 1), config)
-  model.fit(x_tr, y_tr, epochs=config.dense_epochs, **fit)
-  stages["dense"] = {"accuracy": _accuracy(model, x_te, y_te), "sparsity": 0.0}
-  dense_tflite = export.export_tflite(model, os.path.join(workdir, "model_dense.tflite"))
-  times["dense"] = time.time() - start
+  def save_state(self):
+    trail._write_json(self.state_path, self.state)  # pylint: disable=protected-access
 
-  start = time.time()
-  pruned = _compile(prune.prune_low_magnitude_learned(
+  def fit(self, model, stage, epochs, data_, callbacks=()):
+    """Fits ``epochs`` epochs of ``stage``, resuming from its last checkpoint."""
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    model.optimizer.build(model.trainable_variables)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
+    manager = tf.train.CheckpointManager(
+        ckpt, os.path.join(self.workdir, "checkpoints", stage), max_to_keep=1)
+    if manager.latest_checkpoint:
+      ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    cbs = list(callbacks) + [_EpochCheckpoint(self, stage, manager, epoch)]
+    cbs += self.extra_callbacks
+    for e in range(int(epoch.numpy()), epochs):
+      # One fit per epoch: the data order is seeded by the epoch, so resuming is exact.
+      model.fit(data_.train(e), epochs=e + 1, initial_epoch=e, validation_data=data_.eval,
+                verbose=self.config.verbose, callbacks=cbs)
+
+  def record(self, stage, model, eval_ds):
+    acc = float(model.evaluate(eval_ds, verbose=0)[1])
+    wrapped = prune.collect_wrappers(model)
+    sparsity = report_lib.sparsity_report(model).sparsity if wrapped else 0.0
+    self.state["stages"][stage] = {"accuracy": acc, "sparsity": sparsity}
+    self.save_state()
+
+
+def _config_dict(config):
+  return config.to_dict() if hasattr(config, "to_dict") else dict(vars(config))
+
+
+def build_pruned_model(config, data_):
+  """The dense model of ``config``, and its LTP-wrapped twin (sharing its layers)."""
+  model = models.get_model(config.model, data_.input_shape, data_.num_classes,
+                           **dict(config.model_kwargs))
+  pruned = prune.prune_low_magnitude_learned(
       model, l0_lambda=config.l0_lambda, temperature=config.temperature,
       threshold_lr_ratio=config.threshold_lr_ratio,
-      stabilized_gradient=config.stabilized_gradient), config)
-  history = pruned.fit(x_tr, y_tr, epochs=config.soft_epochs, **fit, callbacks=[
-      callbacks.LTPPruningSchedule(),
-      callbacks.LTPSummaries(os.path.join(workdir, "tensorboard"))])
-  stages["soft"] = {"accuracy": _accuracy(pruned, x_te, y_te),
-                    "sparsity": report_lib.sparsity_report(pruned).sparsity}
-  times["soft"] = time.time() - start
+      stabilized_gradient=config.stabilized_gradient)
+  return model, pruned
 
+
+def train_and_evaluate(config, workdir, callbacks=()):
+  """Runs (or resumes) every stage of ``config`` in ``workdir``; returns the report dict.
+
+  Args:
+    config: the experiment ConfigDict (``configs/*.py``).
+    workdir: output folder; reusing it resumes the run.
+    callbacks: extra Keras callbacks for every ``fit`` (run after the epoch checkpoint).
+  """
+  if not (config.dense_epochs or config.init_checkpoint or
+          dict(config.model_kwargs).get("weights")):
+    raise ValueError("config.dense_epochs is 0 and there is no config.init_checkpoint (nor "
+                     "model_kwargs.weights): LTP would prune a randomly initialised network. "
+                     "Give dense weights or train the dense network first.")
+  run = Run(config, workdir, callbacks)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(_config_dict(config), f, indent=1)
+  keras.utils.set_random_seed(config.seed)
+  data_ = Data(config)
+  model, pruned = build_pruned_model(config, data_)
+
+  # Dense training. The wrapped model shares these layers, but its wrappers' temperatures
+  # (eq. 15) were computed at wrap time, so they are recalibrated after loading weights.
+  _compile(model, config, config.dense_epochs, data_)
+  if config.init_checkpoint:
+    model.load_weights(config.init_checkpoint)
+  run.fit(model, "dense", config.dense_epochs, data_)
+  run.record("dense", model, data_.eval)
+  sizes = {}
+  if config.export_tflite:
+    sizes["dense"] = len(export.export_tflite(model, os.path.join(workdir,
+                                                                  "model_dense.tflite")))
+  for w in prune.collect_wrappers(pruned):
+    w.calibrate_temperatures()
+  fig1 = _fig1_wrapper(pruned, config)
+  fig1_before = fig1.pruned_variables[0].numpy().copy()
+
+  # Soft pruning, with the trail.
+  _compile(pruned, config, config.soft_epochs, data_)
+  run.fit(pruned, "soft", config.soft_epochs, data_, callbacks=[
+      ltp_callbacks.LTPPruningSchedule(),
+      trail.TrailCheckpoints(workdir),
+      trail.KeepRatioLog(os.path.join(workdir, trail.KEEP_RATIO_FILE),
+                         config.keep_ratio_every_n_steps),
+      ltp_callbacks.LTPSummaries(os.path.join(workdir, "tensorboard"))])
+  run.record("soft", pruned, data_.eval)
   prune.hard_prune(pruned)
-  stages["hard"] = {"accuracy": _accuracy(pruned, x_te, y_te),
-                    "sparsity": report_lib.sparsity_report(pruned).sparsity}
+  run.record("hard", pruned, data_.eval)
 
-  start = time.time()
-  if config.finetune_epochs:
-    pruned.fit(x_tr, y_tr, epochs=config.finetune_epochs, **fit,
-               callbacks=[callbacks.LTPPruningSchedule()])
-  per_layer = report_lib.sparsity_report(pruned)
-  stages["finetuned"] = {"accuracy": _accuracy(pruned, x_te, y_te),
-                         "sparsity": per_layer.sparsity}
-  times["finetune"] = time.time() - start
+  # Fine-tuning: mask frozen, L0 off.
+  _compile(pruned, config, config.finetune_epochs, data_)
+  run.fit(pruned, "finetune", config.finetune_epochs, data_,
+          callbacks=[ltp_callbacks.LTPPruningSchedule()])
+  run.record("finetuned", pruned, data_.eval)
 
+  # Strip and export.
   start = time.time()
   stripped = prune.strip_pruning(pruned)
   stripped.save(os.path.join(workdir, "model_sparse.keras"))
-  sparse_tflite = export.export_tflite(stripped, os.path.join(workdir, "model_sparse.tflite"))
-  stages["tflite"] = {"accuracy": export.evaluate_tflite(sparse_tflite, (x_te, y_te))["accuracy"],
-                      "sparsity": report_lib.sparsity_report(stripped).sparsity}
-  times["export"] = time.time() - start
+  for kind, quantize in (("sparse", None), ("sparse_int8", "int8")):
+    if not config.export_tflite or (quantize and not config.export_int8):
+      continue
+    tflite = export.export_tflite(
+        stripped, os.path.join(workdir, f"model_{kind}.tflite"), quantize=quantize,
+        representative_dataset=data_.representative() if quantize else None)
+    sizes[kind] = len(tflite)
+    result = export.evaluate_tflite(tflite, data_.eval)
+    run.state["stages"][f"tflite_{kind}"] = {
+        "accuracy": result["accuracy"], "sparsity": run.state["stages"]["finetuned"]["sparsity"]}
+  run.state["seconds"]["export"] = time.time() - start
+  run.save_state()
 
+  per_layer = report_lib.sparsity_report(pruned)
   result = {
-      "config": config.to_dict(),
-      "stages": stages,
+      "config": _config_dict(config),
+      "stages": run.state["stages"],
       "layers": per_layer.as_dict()["tensors"],
-      "tflite_bytes": {"dense": len(dense_tflite), "sparse": len(sparse_tflite)},
-      "soft_history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-      "seconds": times,
+      "global": per_layer.as_dict()["global"],
+      "compression_ratio": per_layer.size / max(per_layer.kept, 1),
+      "tflite_bytes": sizes,
+      "seconds": run.state["seconds"],
+      "history": run.state["history"],
   }
+  result["plots"] = _plots(workdir, result, fig1, fig1_before)
   with open(os.path.join(workdir, "report.json"), "w") as f:
-    json.dump(result, f, indent=2)
+    json.dump(result, f, indent=1)
   markdown = format_report(result, per_layer)
   with open(os.path.join(workdir, "report.md"), "w") as f:
     f.write(markdown)
@@ -124,14 +268,46 @@ def train_and_evaluate(config, workdir):
   return result
 
 
+def _fig1_wrapper(pruned, config):
+  wrappers = prune.collect_wrappers(pruned)
+  if config.fig1_layer:
+    chosen = [w for w in wrappers if w.layer.name == config.fig1_layer]
+    if not chosen:
+      raise ValueError(f"config.fig1_layer {config.fig1_layer!r} is not a pruned layer; "
+                       f"choose one of {[w.layer.name for w in wrappers]}")
+    return chosen[0]
+  return max(wrappers, key=lambda w: int(np.prod(w.pruned_variables[0].shape)))
+
+
+def _plots(workdir, result, fig1, fig1_before):
+  out = {}
+  keep_log = trail.read_json(os.path.join(workdir, trail.KEEP_RATIO_FILE), None)
+  if keep_log and keep_log["step"]:
+    out["keep_ratio"] = plots.keep_ratio_curves(keep_log, os.path.join(workdir,
+                                                                       "keep_ratio.png"))
+  entries = trail.read_trail(workdir)
+  if entries and entries[0]["val_accuracy"] is not None:
+    out["trail"] = plots.trail_accuracy(entries, result["stages"]["dense"]["accuracy"],
+                                        os.path.join(workdir, "trail_accuracy.png"))
+  out["layers"] = plots.layer_sparsity(result["layers"], os.path.join(workdir,
+                                                                      "layer_sparsity.png"))
+  out["fig1"] = plots.weight_scatter(
+      fig1_before, fig1.pruned_weights()[0].numpy(), float(fig1.thresholds[0]),
+      f"{fig1.layer.name}/{fig1.weight_paths[0]}", os.path.join(workdir, "fig1_scatter.png"))
+  return {k: os.path.basename(v) for k, v in out.items()}
+
+
 def format_report(result, per_layer):
-  lines = [f"# LTP report: {result['config']['dataset']} / {result['config']['model']}", "",
+  c = result["config"]
+  lines = [f"# LTP report: {c['dataset']} / {c['model']}", "",
            "| stage | test accuracy | sparsity |", "|---|---:|---:|"]
   for stage, values in result["stages"].items():
     lines.append(f"| {stage} | {values['accuracy']:.4f} | {values['sparsity']:.2%} |")
   sizes = result["tflite_bytes"]
-  lines += ["", f"TFLite bytes: dense {sizes['dense']}, sparse {sizes['sparse']} "
-            f"({sizes['dense'] / sizes['sparse']:.2f}x smaller)", "", "## Per layer", "",
-            str(per_layer), "",
-            "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())]
+  lines += ["", f"Compression (prunable weights / kept): {result['compression_ratio']:.2f}x",
+            "", "TFLite bytes: " + (", ".join(f"{k} {v:,}" for k, v in sizes.items()) or
+                                    "not exported"), "",
+            "## Per layer", "", str(per_layer), "",
+            "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()),
+            "", "Plots: " + ", ".join(result["plots"].values())]
   return "\n".join(lines) + "\n"

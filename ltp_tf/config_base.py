@@ -1,0 +1,48 @@
+"""Defaults shared by every ``configs/*.py`` experiment (ml_collections; binaries only).
+
+Each config starts from ``base()`` and sets what differs; every field is documented here.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def base():
+  c = ml_collections.ConfigDict()
+  # Data. dataset: digits | mnist | fashion_mnist | cifar10 | cifar100 | imagenet2012.
+  c.dataset = "digits"
+  c.tfds_data_dir = "/tmp/tfds"       # Where tfds prepares datasets.
+  c.tfds_manual_dir = config_dict.placeholder(str)  # Original files, for offline use.
+  c.train_examples = 0                # 0: the whole split; N: the first N (shrunk runs).
+  c.eval_examples = 0
+  c.augment = config_dict.placeholder(str)  # None: the dataset's default (input_pipeline).
+  c.randaugment = False
+  c.image_size = 0                    # ImageNet crop size (0: 224).
+  # Model: ltp_tf.models.get_model(model, input_shape, num_classes, **model_kwargs).
+  c.model = "mlp"
+  c.model_kwargs = ml_collections.ConfigDict()
+  c.init_checkpoint = ""              # Dense weights to start from (.weights.h5 / .h5 / .keras).
+  # Optimization (one optimizer per stage, restarted at each stage).
+  c.seed = 0
+  c.batch_size = 128
+  c.optimizer = "sgd"                 # sgd | adam
+  c.learning_rate = 0.05
+  c.lr_schedule = "constant"          # constant | cosine (over each stage)
+  c.momentum = 0.9
+  c.weight_decay = 0.0                # Decoupled; thresholds are excluded.
+  # Stages (0 epochs skips a stage).
+  c.dense_epochs = 0
+  c.soft_epochs = 10
+  c.finetune_epochs = 5
+  # LTP, paper Table 1 notation: T0 = temperature, r = threshold_lr_ratio, lambda = l0_lambda.
+  c.l0_lambda = 1e-6
+  c.temperature = 1e-3
+  c.threshold_lr_ratio = 1e-5
+  c.stabilized_gradient = True
+  # Outputs.
+  c.export_tflite = True              # False: skip TFLite export and evaluation.
+  c.export_int8 = True
+  c.keep_ratio_every_n_steps = 50     # Fig. 2 resolution.
+  c.fig1_layer = ""                   # Layer for the Fig. 1 scatter ("" = the largest).
+  c.verbose = 2
+  return c
