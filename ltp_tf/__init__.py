@@ -4,6 +4,7 @@ LTP is patented (US 11,704,571 B2, Qualcomm); see the README.
 """
 
 from ltp_tf._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
+from ltp_tf import models  # noqa: F401  (registers its weightless custom layers for loading)
 from ltp_tf.callbacks import LTPPruningSchedule
 from ltp_tf.callbacks import LTPSummaries
 from ltp_tf.export import evaluate_tflite

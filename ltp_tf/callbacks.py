@@ -4,7 +4,32 @@ import tensorflow as tf
 
 from ltp_tf import prune
 from ltp_tf import report
+from ltp_tf import wrapper as wrapper_lib
 from ltp_tf._keras import keras
+
+
+def exclude_thresholds_from_weight_decay(optimizer, wrappers=()):
+  """Keeps an optimizer's decoupled weight decay off the thresholds.
+
+  By name, so it also covers threshold variables a subclassed model has not made yet. Must
+  run before the optimizer is built (tf_keras refuses later); if the optimizer is already
+  built and decays the thresholds, raises rather than let them silently decay.
+  """
+  if not getattr(optimizer, "weight_decay", None) or not hasattr(
+      optimizer, "exclude_from_weight_decay"):
+    return
+  if not getattr(optimizer, "_built", False):
+    optimizer.exclude_from_weight_decay(var_names=[wrapper_lib.THRESHOLD_PARAM_NAME])
+    return
+  # pylint: disable=protected-access
+  decayed = [t.name for w in wrappers if w._ltp_built for t in w._theta
+             if optimizer._use_weight_decay(t)]
+  # pylint: enable=protected-access
+  if decayed:
+    raise ValueError(
+        f"The optimizer was built before LTP could exclude the thresholds {decayed} from its "
+        "weight decay. Call optimizer.exclude_from_weight_decay(var_names=['"
+        f"{wrapper_lib.THRESHOLD_PARAM_NAME}']) before building it.")
 
 
 def _wrappers_or_raise(model, who):
@@ -97,11 +122,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
-    optimizer = getattr(self.model, "optimizer", None)
-    if getattr(optimizer, "weight_decay", None) and hasattr(optimizer,
-                                                            "exclude_from_weight_decay"):
-      # By name, so that it also holds for variables a subclassed model has not made yet.
-      optimizer.exclude_from_weight_decay(var_names=["threshold_param"])
+    exclude_thresholds_from_weight_decay(getattr(self.model, "optimizer", None),
+                                         self._wrappers)
     if self.soft_steps is not None and self._step() >= self.soft_steps:
       self._hard_prune()
 

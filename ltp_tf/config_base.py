@@ -45,4 +45,42 @@ def base():
   c.keep_ratio_every_n_steps = 50     # Fig. 2 resolution.
   c.fig1_layer = ""                   # Layer for the Fig. 1 scatter ("" = the largest).
   c.verbose = 2
+  c.run_eagerly = False               # True: eager train steps (debugging, quick smoke runs).
+  return c
+
+
+def cifar(dataset):
+  """CIFAR-10/100 ResNet-20 training from scratch, then LTP (paper Table 1: T0 1e-3, r 1e-5,
+  lambda 2e-6). Epoch counts are our choice."""
+  c = base()
+  c.dataset = dataset
+  c.model = "resnet20"
+  c.learning_rate = 0.1
+  c.lr_schedule = "cosine"
+  c.weight_decay = 1e-4
+  c.dense_epochs = 160
+  c.l0_lambda = 2e-6
+  c.threshold_lr_ratio = 1e-5
+  c.soft_epochs = 60
+  c.finetune_epochs = 20
+  return c
+
+
+def imagenet(model, *, threshold_lr_ratio, l0_lambda, soft_epochs, finetune_epochs):
+  """ImageNet LTP from pretrained dense weights (``--config.init_checkpoint``), paper Table 1."""
+  c = base()
+  c.dataset = "imagenet2012"
+  c.tfds_manual_dir = ""             # Folder with ILSVRC2012_img_{train,val}.tar.
+  c.model = model
+  c.batch_size = 256
+  c.learning_rate = 0.01
+  c.lr_schedule = "cosine"
+  c.dense_epochs = 0                 # Start from --config.init_checkpoint.
+  c.temperature = 1e-3
+  c.threshold_lr_ratio = threshold_lr_ratio
+  c.l0_lambda = l0_lambda
+  c.soft_epochs = soft_epochs
+  c.finetune_epochs = finetune_epochs
+  c.export_int8 = False              # Calibrate separately: int8 conversion is slow at this size.
+  c.keep_ratio_every_n_steps = 500
   return c

@@ -10,7 +10,8 @@ keras.saving.register_keras_serializable(package="ltp_tf")(PruneLearnedThreshold
 
 
 def _is_subclassed(model):
-  return not (isinstance(model, keras.Sequential) or model._is_graph_network)  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  return not (isinstance(model, keras.Sequential) or model._is_graph_network)
 
 
 def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LAMBDA,

@@ -48,7 +48,8 @@ class SparsityReport:
   def __str__(self):
     lines = ["| layer | weight | size | kept | sparsity | threshold | temperature |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    fmt = lambda v: "-" if v is None else f"{v:.3g}"  # pylint: disable=unnecessary-lambda-assignment
+    def fmt(v):
+      return "-" if v is None else f"{v:.3g}"
     for t in self.tensors:
       lines.append(f"| {t.layer} | {t.weight} | {t.size} | {t.kept} | {t.sparsity:.2%} | "
                    f"{fmt(t.threshold)} | {fmt(t.temperature)} |")

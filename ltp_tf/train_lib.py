@@ -87,16 +87,21 @@ def _optimizer(config, steps):
                      f"{config.lr_schedule!r}")
   wd = config.weight_decay or None
   if config.optimizer == "sgd":
-    return keras.optimizers.SGD(lr, momentum=config.momentum, weight_decay=wd)
-  if config.optimizer == "adam":
-    return keras.optimizers.Adam(lr, weight_decay=wd)
-  raise ValueError(f"config.optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
+    optimizer = keras.optimizers.SGD(lr, momentum=config.momentum, weight_decay=wd)
+  elif config.optimizer == "adam":
+    optimizer = keras.optimizers.Adam(lr, weight_decay=wd)
+  else:
+    raise ValueError(f"config.optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
+  # Before Run.fit builds the optimizer (to restore checkpoints into it).
+  ltp_callbacks.exclude_thresholds_from_weight_decay(optimizer)
+  return optimizer
 
 
 def _compile(model, config, epochs, data_):
   model.compile(_optimizer(config, epochs * data_.steps_per_epoch),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                run_eagerly=config.run_eagerly)
   return model
 
 

@@ -31,6 +31,8 @@ from ltp_tf._keras import keras
 DEFAULT_L0_LAMBDA = 1e-6
 DEFAULT_THRESHOLD_LR_RATIO = 1e-5
 SOFT, HARD = 0, 1
+# Suffix of every threshold variable's name (used to exclude them from weight decay).
+THRESHOLD_PARAM_NAME = "threshold_param"
 
 
 def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient):
@@ -141,7 +143,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       # Threshold state stays float32 under mixed precision (autocast=False): theta = tau / r
       # reaches 1e6 and T reaches 1e-7, beyond float16.
       self._theta.append(self.add_weight(
-          f"{prefix}_threshold_param", shape=(), dtype=tf.float32, initializer="zeros",
+          f"{prefix}_{THRESHOLD_PARAM_NAME}", shape=(), dtype=tf.float32, initializer="zeros",
           trainable=True, autocast=False))
       t0 = self.temperature
       self._temperature.append(self.add_weight(

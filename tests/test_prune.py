@@ -119,7 +119,8 @@ def test_save_load_round_trip_continues_training_identically(fmt, tmp_path):
   model.save(path, save_format=fmt)
   with ltp_tf.prune_scope():
     loaded = keras.models.load_model(path)
-  thresholds = lambda m: [float(t) for w in ltp_tf.collect_wrappers(m) for t in w.thresholds]  # pylint: disable=unnecessary-lambda-assignment
+  def thresholds(m):
+    return [float(t) for w in ltp_tf.collect_wrappers(m) for t in w.thresholds]
   assert thresholds(loaded) == thresholds(model)
   assert thresholds(model) != [0.0] * len(thresholds(model))
   if fmt == "tf":
