@@ -4,12 +4,13 @@ Command:
   ltp-train --config=configs/mnist_lenet5.py --workdir=/tmp/ltp_lenet5 \\
       --config.tfds_manual_dir=../shared/data/mnist
 
-Expected result: see RESULTS below (measured on 2 CPU cores).
+Expected result (measured on 2 shared CPU cores, 7.5 min): dense 0.9889 test accuracy; after 8
+soft and 3 fine-tuning epochs 98.71 % sparsity (77x fewer weights) at 0.9892; per layer conv1
+15.4 %, conv2 91.6 %, fc1 99.91 % (343 of 400k kept), fc2 45.9 %; sparse TFLite 44,244 bytes
+(float) / 43,560 (int8) vs 1,727,320 dense, both 0.9892 in LiteRT.
 """
 
 from ltp_tf import config_base
-
-RESULTS = "not measured yet"
 
 
 def get_config():

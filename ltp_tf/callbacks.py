@@ -57,6 +57,7 @@ class _Stats:
         return None
 
       @tf.function
+      @tf.autograph.experimental.do_not_convert  # No Python control flow to convert.
       def stats():
         kept, size, l0 = report.global_stats(self._wrappers)
         return 1.0 - tf.cast(kept, tf.float32) / float(size), l0

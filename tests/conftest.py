@@ -20,12 +20,18 @@ def _seed():
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture
-def mnist_dir():
-  """The folder holding mnist/ IDX files: $LTP_TF_DATA_DIR, default ../shared/data (beside
-  the repository, wherever pytest runs from)."""
+@pytest.fixture(scope="session")
+def shared_data_dir():
+  """The folder holding mnist/ (and fashion_mnist/) original files: $LTP_TF_DATA_DIR, default
+  ../shared/data beside the repository, wherever pytest runs from."""
   path = os.environ.get(data.DATA_DIR_ENV) or os.path.join(_ROOT, "..", "shared", "data")
   if not os.path.exists(os.path.join(path, "mnist", "train-images-idx3-ubyte.gz")):
-    pytest.skip(f"MNIST IDX files not found under {os.path.abspath(path)}/mnist; set "
-                f"{data.DATA_DIR_ENV} to the folder holding mnist/ to run this test.")
+    pytest.skip(f"MNIST files not found under {os.path.abspath(path)}/mnist; set "
+                f"{data.DATA_DIR_ENV} to the folder holding mnist/ (and fashion_mnist/).")
   return path
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+  """One tfds data_dir for the session: each dataset is prepared in it once (~20 s)."""
+  return str(tmp_path_factory.mktemp("tfds"))

@@ -9,11 +9,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from ltp_tf import data
 from ltp_tf import input_pipeline
 from ltp_tf._keras import keras
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _arrays(ds):
@@ -184,20 +182,6 @@ def test_keras_cv_is_imported_lazily_and_runs_on_tf_keras():
 
 
 # ------------------------------------------------------------------ real MNIST, offline
-
-
-@pytest.fixture(scope="module")
-def shared_data_dir():
-  path = os.environ.get(data.DATA_DIR_ENV) or os.path.join(_ROOT, "..", "shared", "data")
-  if not os.path.exists(os.path.join(path, "mnist", "train-images-idx3-ubyte.gz")):
-    pytest.skip(f"MNIST files not found under {os.path.abspath(path)}/mnist; set "
-                f"{data.DATA_DIR_ENV} to the folder holding mnist/ (and fashion_mnist/).")
-  return path
-
-
-@pytest.fixture(scope="module")
-def tfds_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
 
 
 @pytest.fixture(scope="module")

@@ -10,20 +10,20 @@ from ltp_tf._keras import keras
 L = keras.layers
 
 
-def test_tfds_offline_recipe_gives_the_original_mnist(mnist_dir, tmp_path):
+def test_tfds_offline_recipe_gives_the_original_mnist(shared_data_dir, tfds_dir):
   (x_tr, y_tr), (x_te, y_te) = data.tfds_dataset(
-      "mnist", str(tmp_path), manual_dir=f"{mnist_dir}/mnist")
+      "mnist", tfds_dir, manual_dir=f"{shared_data_dir}/mnist")
   assert x_tr.shape == (60000, 28, 28, 1) and x_te.shape == (10000, 28, 28, 1)
   # Sanity values from shared/data/README.md.
   assert np.bincount(y_te).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
   assert round(float(x_tr.mean()) * 255, 4) == 33.3184
-  (_, y_idx), _ = data.idx_dataset("mnist", mnist_dir)
+  (_, y_idx), _ = data.idx_dataset("mnist", shared_data_dir)
   assert np.bincount(y_tr).tolist() == np.bincount(y_idx).tolist()
 
 
-def test_lenet_300_100_reaches_90_percent_sparsity_at_97_percent_accuracy(mnist_dir):
+def test_lenet_300_100_reaches_90_percent_sparsity_at_97_percent_accuracy(shared_data_dir):
   """Measured: 92.7 % sparsity, 0.980 test accuracy, ~35 s on 2 CPU cores."""
-  (x_tr, y_tr), (x_te, y_te) = data.idx_dataset("mnist", mnist_dir)
+  (x_tr, y_tr), (x_te, y_te) = data.idx_dataset("mnist", shared_data_dir)
   model = keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(),
                             L.Dense(300, activation="relu"), L.Dense(100, activation="relu"),
                             L.Dense(10)])
@@ -44,3 +44,16 @@ def test_lenet_300_100_reaches_90_percent_sparsity_at_97_percent_accuracy(mnist_
   assert abs(result["accuracy"] - keras_accuracy) < 1e-3
   assert sparsity >= 0.90, ltp_tf.sparsity_report(pruned)
   assert result["accuracy"] >= 0.97
+
+
+def test_mnist_lenet300_config_shrunk_keeps_its_docstring_promise(shared_data_dir, tfds_dir,
+                                                                 tmp_path):
+  """configs/mnist_lenet300.py promises >= 90 % sparsity at >= 0.97 for this budget."""
+  from test_train import load_config  # pylint: disable=g-import-not-at-top
+  from ltp_tf import train_lib  # pylint: disable=g-import-not-at-top
+  config = load_config("mnist_lenet300", tfds_data_dir=tfds_dir,
+                       tfds_manual_dir=f"{shared_data_dir}/mnist", dense_epochs=2,
+                       soft_epochs=4, finetune_epochs=1, export_int8=False, verbose=0)
+  result = train_lib.train_and_evaluate(config, str(tmp_path))
+  assert result["stages"]["tflite_sparse"]["sparsity"] >= 0.90
+  assert result["stages"]["tflite_sparse"]["accuracy"] >= 0.97
