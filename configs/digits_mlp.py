@@ -1,4 +1,4 @@
-"""Embedded default: an MLP on scikit-learn's 8x8 digits, offline, ~30 s on 2 CPU cores.
+"""Embedded default: an MLP on scikit-learn's 8x8 digits, offline, 30-40 s on 2 CPU cores.
 
 Command:
   ltp-train --workdir=/tmp/ltp_digits            # (= --config=configs/digits_mlp.py)

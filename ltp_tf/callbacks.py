@@ -11,25 +11,33 @@ from ltp_tf._keras import keras
 def exclude_thresholds_from_weight_decay(optimizer, wrappers=()):
   """Keeps an optimizer's decoupled weight decay off the thresholds.
 
-  By name, so it also covers threshold variables a subclassed model has not made yet. Must
-  run before the optimizer is built (tf_keras refuses later); if the optimizer is already
-  built and decays the thresholds, raises rather than let them silently decay.
+  By name, so it also covers threshold variables a subclassed model has not made yet. tf_keras
+  only accepts exclusions before the optimizer is built; an optimizer that is already built
+  (e.g. restored with a saved model, which does not save exclusions) gets the name added to
+  the list its train step reads when traced. That list is private tf_keras state, pinned by
+  tests/test_callbacks.py; if it is missing, this raises instead of letting thresholds decay.
   """
+  name = wrapper_lib.THRESHOLD_PARAM_NAME
   if not getattr(optimizer, "weight_decay", None) or not hasattr(
       optimizer, "exclude_from_weight_decay"):
     return
   if not getattr(optimizer, "_built", False):
-    optimizer.exclude_from_weight_decay(var_names=[wrapper_lib.THRESHOLD_PARAM_NAME])
+    optimizer.exclude_from_weight_decay(var_names=[name])
     return
   # pylint: disable=protected-access
+  if hasattr(optimizer, "_use_weight_decay"):  # Reads _exclude_from_weight_decay_names.
+    names = list(getattr(optimizer, "_exclude_from_weight_decay_names", None) or [])
+    if name not in names:
+      optimizer._exclude_from_weight_decay_names = [*names, name]
+    return
   decayed = [t.name for w in wrappers if w._ltp_built for t in w._theta
              if optimizer._use_weight_decay(t)]
   # pylint: enable=protected-access
   if decayed:
     raise ValueError(
         f"The optimizer was built before LTP could exclude the thresholds {decayed} from its "
-        "weight decay. Call optimizer.exclude_from_weight_decay(var_names=['"
-        f"{wrapper_lib.THRESHOLD_PARAM_NAME}']) before building it.")
+        f"weight decay. Call optimizer.exclude_from_weight_decay(var_names=['{name}']) before "
+        "building it.")
 
 
 def _wrappers_or_raise(model, who):
@@ -99,7 +107,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
                        f"(got soft_epochs={soft_epochs}, soft_steps={soft_steps}).")
     for name, value in (("soft_epochs", soft_epochs), ("soft_steps", soft_steps),
                         ("log_every_n_steps", log_every_n_steps)):
-      if value is not None and (not isinstance(value, int) or value < 0):
+      if value is not None and (isinstance(value, bool) or not isinstance(value, int) or
+                                value < 0):
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     self.soft_epochs = soft_epochs
     self.soft_steps = soft_steps
@@ -177,6 +186,8 @@ class LTPSummaries(keras.callbacks.Callback):
     if self._writer is None:
       self._writer = tf.summary.create_file_writer(self.log_dir)
     stats = self._stats()
+    if stats is None:  # Wrappers of a subclassed model not built yet.
+      return
     with self._writer.as_default(step=epoch):
       tf.summary.scalar("ltp/global_sparsity", stats["sparsity"])
       tf.summary.scalar("ltp/soft_l0", stats["soft_l0"])

@@ -109,7 +109,8 @@ def evaluate_tflite(tflite_bytes_or_path, dataset):
     logits.append(interpreter.get_tensor(out["index"]).copy())
     if y is not None:
       y = np.asarray(y)
-      labels.append(y.argmax(-1) if y.ndim == 2 else y.reshape(-1))
+      one_hot = y.ndim == 2 and y.shape[-1] > 1
+      labels.append(y.argmax(-1) if one_hot else y.reshape(-1))
   logits = np.concatenate(logits)
   accuracy = None
   if labels:

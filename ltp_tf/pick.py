@@ -22,8 +22,12 @@ def _load_config(workdir):
 def pick(workdir, max_accuracy_drop=0.01, finetune_epochs=0, verbose=2):
   """Selects, hard-prunes, optionally fine-tunes, strips and exports a trail checkpoint.
 
-  The reference accuracy is the dense stage's. Writes ``workdir/picked/``: the stripped
-  ``model.keras``, ``model_sparse.tflite``, ``picked.json``.
+  Accuracies are on the run's evaluation split (the test set for MNIST-likes and CIFAR, the
+  validation set for ImageNet), as in the trail; the reference is the dense stage's. The
+  selection uses the soft-pruned checkpoint's accuracy; after the hard prune (and fine-tuning)
+  the result's ``within_budget`` says whether the shipped model still meets the budget.
+  Writes ``workdir/picked/``: the stripped ``model.keras``, ``model_sparse.tflite``,
+  ``picked.json``.
 
   Args:
     workdir: the workdir of an ``ltp-train`` run (with a trail).
@@ -34,6 +38,9 @@ def pick(workdir, max_accuracy_drop=0.01, finetune_epochs=0, verbose=2):
   Returns:
     A dict: the chosen trail entry and the picked model's accuracy, sparsity and size.
   """
+  if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or \
+      finetune_epochs < 0:
+    raise ValueError(f"finetune_epochs must be a non-negative int, got {finetune_epochs!r}")
   config = _load_config(workdir)
   state = trail.read_json(os.path.join(workdir, "state.json"), {})
   dense = state.get("stages", {}).get("dense")
@@ -47,9 +54,12 @@ def pick(workdir, max_accuracy_drop=0.01, finetune_epochs=0, verbose=2):
   prune.hard_prune(pruned)
   config.verbose = verbose
   train_lib._compile(pruned, config, finetune_epochs, data_)  # pylint: disable=protected-access
+  hard_accuracy = float(pruned.evaluate(data_.eval, verbose=0)[1])
   out = os.path.join(workdir, "picked")
   if finetune_epochs:
-    run = train_lib.Run(config, out)
+    # Its own folder per (entry, epochs): a later pick never resumes another pick's run.
+    run = train_lib.Run(config, os.path.join(
+        out, f"finetune_epoch{entry['epoch']:03d}_for{finetune_epochs}"))
     from ltp_tf import callbacks  # pylint: disable=g-import-not-at-top
     run.fit(pruned, "finetune", finetune_epochs, data_, callbacks=[callbacks.LTPPruningSchedule()])
   stripped = prune.strip_pruning(pruned)
@@ -59,9 +69,16 @@ def pick(workdir, max_accuracy_drop=0.01, finetune_epochs=0, verbose=2):
   result = {
       "entry": entry, "reference_accuracy": dense["accuracy"],
       "max_accuracy_drop": max_accuracy_drop, "finetune_epochs": finetune_epochs,
+      "hard_accuracy": hard_accuracy,
       "accuracy": float(pruned.evaluate(data_.eval, verbose=0)[1]),
       "tflite_accuracy": export.evaluate_tflite(tflite, data_.eval)["accuracy"],
       "sparsity": report_lib.sparsity_report(stripped).sparsity, "tflite_bytes": len(tflite)}
+  result["within_budget"] = (result["accuracy"] >=
+                             dense["accuracy"] - max_accuracy_drop)
+  if not result["within_budget"]:
+    print(f"WARNING: after the hard prune the picked model's accuracy {result['accuracy']:.4f} "
+          f"is below the budget {dense['accuracy'] - max_accuracy_drop:.4f}; fine-tune it "
+          "(--finetune_epochs) or allow a larger drop.")
   with open(os.path.join(out, "picked.json"), "w") as f:
     json.dump(result, f, indent=1)
   print(json.dumps(result, indent=1))

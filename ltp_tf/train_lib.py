@@ -38,6 +38,10 @@ class Data:
   def __init__(self, config):
     self.config = config
     if config.dataset == "digits":
+      for field in ("train_examples", "eval_examples", "augment", "randaugment", "image_size"):
+        if getattr(config, field, None):
+          raise ValueError(f"config.{field} applies to tfds datasets only, not to "
+                           f"dataset='digits' (got {getattr(config, field)!r}).")
       (x_tr, y_tr), (x_te, y_te) = data.digits(seed=config.seed)
       self._arrays = (x_tr, y_tr)
       self.eval = tf.data.Dataset.from_tensor_slices((x_te, y_te)).batch(config.batch_size)
@@ -189,6 +193,10 @@ def train_and_evaluate(config, workdir, callbacks=()):
     workdir: output folder; reusing it resumes the run.
     callbacks: extra Keras callbacks for every ``fit`` (run after the epoch checkpoint).
   """
+  for field in ("dense_epochs", "soft_epochs", "finetune_epochs", "keep_ratio_every_n_steps"):
+    value = getattr(config, field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+      raise ValueError(f"config.{field} must be a non-negative int, got {value!r}")
   if not (config.dense_epochs or config.init_checkpoint or
           dict(config.model_kwargs).get("weights")):
     raise ValueError("config.dense_epochs is 0 and there is no config.init_checkpoint (nor "

@@ -19,6 +19,7 @@ layer runs with ``w * mask``; thresholds are frozen and the L0 term is 0.
 import contextlib
 import copy
 import inspect
+import math
 
 import tensorflow as tf
 
@@ -40,6 +41,8 @@ def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gr
                       ("threshold_lr_ratio", threshold_lr_ratio)):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
       raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+      raise ValueError(f"{name} must be finite, got {value}")
   if l0_lambda < 0:
     raise ValueError(f"l0_lambda must be >= 0, got {l0_lambda}")
   if temperature <= 0:
@@ -252,6 +255,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     Pruned weights are set to exactly 0, thresholds are frozen and the L0 term turns off.
     Calling it again in the hard phase changes nothing.
     """
+    if not self._ltp_built:
+      raise ValueError(f"Wrapper '{self.name}' is not built yet; call the model once first.")
     if self.is_hard:
       return
     for w, m, frozen, tau in zip(self.pruned_variables, self._mask, self._frozen,

@@ -117,11 +117,31 @@ def test_thresholds_are_excluded_from_weight_decay():
   assert float(wrapper._theta[0]) == -1e4  # Decay would have moved it by 5 % a step.
 
 
+def test_weight_decay_exclusion_survives_save_and_load(tmp_path):
+  """A loaded model's optimizer is already built and its exclusions were not saved."""
+  model = ltp_tf.prune_low_magnitude_learned(
+      keras.Sequential([keras.Input((8,)), L.Dense(4)]), l0_lambda=0.0)
+  model.compile(keras.optimizers.SGD(0.1, weight_decay=0.5), "mse")
+  x, _ = _data(32)
+  model.fit(x, np.zeros((32, 4)), verbose=0, callbacks=[ltp_tf.LTPPruningSchedule()])
+  path = str(tmp_path / "m.keras")
+  model.save(path)
+  with ltp_tf.prune_scope():
+    loaded = keras.models.load_model(path)
+  (wrapper,) = ltp_tf.collect_wrappers(loaded)
+  wrapper._theta[0].assign(-1e4)
+  loaded.fit(x, np.zeros((32, 4)), epochs=2, initial_epoch=1, verbose=0,
+             callbacks=[ltp_tf.LTPPruningSchedule()])
+  assert float(wrapper._theta[0]) == -1e4
+
+
 def test_bad_schedule_arguments_and_models_without_wrappers():
   with pytest.raises(ValueError, match="soft_epochs or soft_steps"):
     ltp_tf.LTPPruningSchedule(soft_epochs=1, soft_steps=10)
   with pytest.raises(ValueError, match="soft_epochs"):
     ltp_tf.LTPPruningSchedule(soft_epochs=-1)
+  with pytest.raises(ValueError, match="soft_epochs"):
+    ltp_tf.LTPPruningSchedule(soft_epochs=True)
   plain = keras.Sequential([keras.Input((8,)), L.Dense(4)])
   plain.compile("sgd", "mse")
   with pytest.raises(ValueError, match="no PruneLearnedThreshold"):

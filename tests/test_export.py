@@ -36,8 +36,10 @@ def test_litert_logits_equal_keras_logits(make, shape, tmp_path):
   tflite = ltp_tf.export_tflite(model, str(path))
   assert path.read_bytes() == tflite
   expected = ltp_tf.strip_pruning(model)(x).numpy()
-  for source in (tflite, str(path)):
-    result = ltp_tf.evaluate_tflite(source, (x, expected.argmax(-1)))
+  labels = expected.argmax(-1)
+  # Integer labels, (N, 1) integer labels (as keras.datasets gives), one-hot labels.
+  for source, y in ((tflite, labels), (str(path), labels[:, None]), (tflite, np.eye(10)[labels])):
+    result = ltp_tf.evaluate_tflite(source, (x, y))
     np.testing.assert_allclose(result["logits"], expected, rtol=1e-5, atol=1e-5)
     assert result["accuracy"] == 1.0
 

@@ -158,8 +158,17 @@ def test_pick_selects_the_sparsest_checkpoint_within_budget(tmp_path):
   assert result["sparsity"] == pytest.approx(result["entry"]["sparsity"])
   assert os.path.exists(tmp_path / "picked" / "model_sparse.tflite")
   assert result["tflite_accuracy"] == pytest.approx(result["accuracy"], abs=3e-3)
+  assert "within_budget" in result and "hard_accuracy" in result
   with pytest.raises(ValueError, match="max_accuracy_drop"):
     pick.pick(str(tmp_path), max_accuracy_drop=-0.5)
+  with pytest.raises(ValueError, match="finetune_epochs"):
+    pick.pick(str(tmp_path), finetune_epochs=-1)
+  # Fine-tuning picks keep their checkpoints apart: a second pick never resumes the first.
+  for epochs in (1, 2):
+    tuned = pick.pick(str(tmp_path), max_accuracy_drop=1.0, finetune_epochs=epochs, verbose=0)
+    assert tuned["finetune_epochs"] == epochs
+  folders = sorted(p.name for p in (tmp_path / "picked").iterdir() if p.is_dir())
+  assert folders == [f"finetune_epoch{result['entry']['epoch']:03d}_for{n}" for n in (1, 2)]
 
 
 def test_trail_selection_rules():
@@ -177,5 +186,9 @@ def test_bad_config_values_are_named(tmp_path):
     train_lib.train_and_evaluate(load_config("digits_mlp", dataset="svhn"), str(tmp_path))
   with pytest.raises(ValueError, match="init_checkpoint"):
     train_lib.train_and_evaluate(load_config("digits_mlp", dense_epochs=0), str(tmp_path))
+  with pytest.raises(ValueError, match="config.train_examples"):
+    train_lib.train_and_evaluate(load_config("digits_mlp", train_examples=100), str(tmp_path))
+  with pytest.raises(ValueError, match="config.soft_epochs"):
+    train_lib.train_and_evaluate(load_config("digits_mlp", soft_epochs=-2), str(tmp_path))
   with pytest.raises(ValueError, match="config.optimizer"):
     train_lib.train_and_evaluate(load_config("digits_mlp", optimizer="rmsprop"), str(tmp_path))

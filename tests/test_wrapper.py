@@ -173,6 +173,8 @@ def test_l0_penalty_is_lambda_times_soft_l0_and_is_in_model_losses():
     ({"temperature": 0.0}, "temperature"),
     ({"threshold_lr_ratio": 0.0}, "threshold_lr_ratio"),
     ({"l0_lambda": "big"}, "l0_lambda"),
+    ({"temperature": float("nan")}, "temperature"),
+    ({"threshold_lr_ratio": float("inf")}, "threshold_lr_ratio"),
     ({"stabilized_gradient": "yes"}, "stabilized_gradient"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, match):
