@@ -116,6 +116,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._wrappers = []
     self._stats = None
     self._batch_logs = {}
+    self._step_count = 0
 
   def set_model(self, model):
     super().set_model(model)
@@ -132,6 +133,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
+    self._step_count = self._step()  # Then counted per batch: no device read per step.
     exclude_thresholds_from_weight_decay(getattr(self.model, "optimizer", None),
                                          self._wrappers)
     if self.soft_steps is not None and self._step() >= self.soft_steps:
@@ -143,9 +145,9 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       self._hard_prune()
 
   def on_train_batch_end(self, batch, logs=None):
-    if self.soft_steps is not None and not self._wrappers[0].is_hard:
-      if self._step() >= self.soft_steps:
-        self._hard_prune()
+    self._step_count += 1
+    if self.soft_steps is not None and self._step_count == self.soft_steps:
+      self._hard_prune()
     if logs is not None and self.log_every_n_steps:
       if batch % self.log_every_n_steps == 0:
         self._batch_logs = self.current_logs()

@@ -95,17 +95,19 @@ class KeepRatioLog(keras.callbacks.Callback):
     self.path = path
     self.every_n_steps = every_n_steps
     self._log = None
+    self._step = 0
 
   def on_train_begin(self, logs=None):
     self._log = read_json(self.path, {"step": [], "global": [], "tensors": {}})
     resume_step = int(self.model.optimizer.iterations.numpy())
+    self._step = resume_step  # Counted in Python: no device read per batch.
     keep = [i for i, s in enumerate(self._log["step"]) if s <= resume_step]
     self._log["step"] = [self._log["step"][i] for i in keep]
     self._log["global"] = [self._log["global"][i] for i in keep]
     self._log["tensors"] = {k: [v[i] for i in keep] for k, v in self._log["tensors"].items()}
 
   def _record(self):
-    step = int(self.model.optimizer.iterations.numpy())
+    step = self._step
     if self._log["step"] and self._log["step"][-1] == step:
       return
     rep = report.sparsity_report(prune.collect_wrappers(self.model))
@@ -115,8 +117,8 @@ class KeepRatioLog(keras.callbacks.Callback):
       self._log["tensors"].setdefault(f"{t.layer}/{t.weight}", []).append(t.kept / t.size)
 
   def on_train_batch_end(self, batch, logs=None):
-    if self.every_n_steps and int(self.model.optimizer.iterations.numpy()) % \
-        self.every_n_steps == 0:
+    self._step += 1
+    if self.every_n_steps and self._step % self.every_n_steps == 0:
       self._record()
 
   def on_epoch_end(self, epoch, logs=None):
