@@ -5,12 +5,13 @@ Command:
   ltp-train --config=configs/fashion_mnist_resnet20.py --workdir=/tmp/ltp_fmnist_r20 \\
       --config.tfds_manual_dir=../shared/data/fashion_mnist
 
-Expected result: see RESULTS below (measured on 2 CPU cores).
+Expected result (measured on 2 shared CPU cores, 41 min): dense 0.9046 test accuracy; after 6
+soft and 3 fine-tuning epochs 69.77 % sparsity at 0.9101 (0.9140 at the end of soft pruning);
+per layer: stem 9 %, stage 1 ~25 %, stage 2 30-52 %, stage 3 55-88 %, shortcuts 14 %, classifier
+8 %; sparse TFLite 442,304 bytes float (0.9101) / 213,872 int8 (0.9097) vs 1,097,860 dense.
 """
 
 from ltp_tf import config_base
-
-RESULTS = "not measured yet"
 
 
 def get_config():
