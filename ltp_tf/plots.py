@@ -66,13 +66,14 @@ def weight_scatter(before, after, threshold, layer, path, max_points=20000, seed
   fig, ax = plt.subplots(figsize=(5, 5))
   kept = after > 0
   ax.scatter(before[kept], after[kept], s=2, alpha=0.4, label="kept")
-  ax.scatter(before[~kept], after[~kept], s=2, alpha=0.4, color="tab:red", label="pruned")
+  ax.scatter(before[~kept], after[~kept], s=4, alpha=0.6, color="tab:red", zorder=3,
+             label="pruned (w² after = 0)")
   ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
   linthresh = max(float(threshold) / 10, 1e-10)
   ax.set_xscale("symlog", linthresh=linthresh)
   ax.set_yscale("symlog", linthresh=linthresh)
   ax.set(xlabel="w² before LTP", ylabel="w² after LTP", title=f"{layer}")
   ax.set_xlim(left=0)
-  ax.set_ylim(bottom=0)
+  ax.set_ylim(bottom=-linthresh)  # Room below 0, where the pruned weights lie.
   ax.legend(fontsize=8)
   return _save(fig, path)
