@@ -136,7 +136,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._step_count = self._step()  # Then counted per batch: no device read per step.
     exclude_thresholds_from_weight_decay(getattr(self.model, "optimizer", None),
                                          self._wrappers)
-    if self.soft_steps is not None and self._step() >= self.soft_steps:
+    if self.soft_steps is not None and self._step_count >= self.soft_steps:
       self._hard_prune()
 
   def on_epoch_begin(self, epoch, logs=None):

@@ -60,22 +60,32 @@ def idx_dataset(name, data_dir=None):
   return tuple(splits)
 
 
+def offline_load_kwargs(name, data_dir, manual_dir):
+  """``tfds.load`` kwargs that prepare ``name`` from the original files in ``manual_dir``.
+
+  Each dataset gets its own extract dir, because MNIST and Fashion-MNIST files share names (a
+  shared one makes fashion_mnist silently reuse MNIST's extracted files). Checksums are
+  verified. Returns ``{}`` when ``manual_dir`` is empty (tfds downloads as usual).
+  """
+  if not manual_dir:
+    return {}
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  config = tfds.download.DownloadConfig(
+      manual_dir=manual_dir, extract_dir=os.path.join(data_dir, "extracted", name),
+      force_checksums_validation=True)
+  return {"download_and_prepare_kwargs": {"download_config": config}}
+
+
 def tfds_dataset(name, data_dir, manual_dir=None):
   """MNIST or Fashion-MNIST through tensorflow-datasets, offline when ``manual_dir`` is given.
 
-  ``manual_dir`` holds the original files (e.g. ``../shared/data/mnist``); each dataset gets
-  its own extract dir, because MNIST and Fashion-MNIST files share names (a shared one makes
-  fashion_mnist silently reuse MNIST's extracted files).
+  ``manual_dir`` holds the original files (e.g. ``../shared/data/mnist``); see
+  ``offline_load_kwargs``.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if name not in _TFDS_NAMES:
     raise ValueError(f"name must be one of {_TFDS_NAMES}, got {name!r}")
-  kwargs = {}
-  if manual_dir:
-    config = tfds.download.DownloadConfig(
-        manual_dir=manual_dir, extract_dir=os.path.join(data_dir, "extracted", name),
-        force_checksums_validation=True)
-    kwargs["download_and_prepare_kwargs"] = {"download_config": config}
+  kwargs = offline_load_kwargs(name, data_dir, manual_dir)
   (x_tr, y_tr), (x_te, y_te) = tfds.as_numpy(tfds.load(
       name, split=["train", "test"], data_dir=data_dir, batch_size=-1, as_supervised=True,
       **kwargs))

@@ -40,6 +40,7 @@ import os
 import tensorflow as tf
 
 from ltp_tf import _keras  # noqa: F401  pylint: disable=unused-import  (TF_USE_LEGACY_KERAS=1)
+from ltp_tf import data
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet2012")
 AUGMENTS = ("none", "crop_flip", "imagenet")
@@ -258,12 +259,8 @@ def get_datasets(*, dataset, data_dir, manual_dir=None, batch_size, eval_batch_s
   cache = (not is_imagenet) if cache is None else cache
 
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  load_kwargs = {"data_dir": data_dir, "as_supervised": True, "with_info": True}
-  if manual_dir:
-    config = tfds.download.DownloadConfig(
-        manual_dir=manual_dir, extract_dir=os.path.join(data_dir, "extracted", dataset),
-        force_checksums_validation=True)
-    load_kwargs["download_and_prepare_kwargs"] = {"download_config": config}
+  load_kwargs = {"data_dir": data_dir, "as_supervised": True, "with_info": True,
+                 **data.offline_load_kwargs(dataset, data_dir, manual_dir)}
   if is_imagenet:  # Decode in the map functions (the train crop decodes only its window).
     load_kwargs["decoders"] = {"image": tfds.decode.SkipDecoding()}
   train_split = _split("train", train_examples)

@@ -18,7 +18,7 @@ TRAIL_FILE = "trail.json"
 KEEP_RATIO_FILE = "keep_ratio.json"
 
 
-def _write_json(path, value):
+def write_json(path, value):
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
     json.dump(value, f, indent=1)
@@ -58,7 +58,7 @@ class TrailCheckpoints(keras.callbacks.Callback):
              "accuracy": _maybe_float(logs.get("accuracy")), "weights": weights}
     path = os.path.join(self.directory, TRAIL_FILE)
     trail = [e for e in read_json(path, []) if e["epoch"] < number]  # Resumed: drop redone.
-    _write_json(path, trail + [entry])
+    write_json(path, trail + [entry])
 
 
 def _maybe_float(value):
@@ -123,4 +123,4 @@ class KeepRatioLog(keras.callbacks.Callback):
 
   def on_epoch_end(self, epoch, logs=None):
     self._record()
-    _write_json(self.path, self._log)
+    write_json(self.path, self._log)

@@ -144,7 +144,7 @@ class Run:
     self.state = trail.read_json(self.state_path, {"stages": {}, "seconds": {}, "history": {}})
 
   def save_state(self):
-    trail._write_json(self.state_path, self.state)  # pylint: disable=protected-access
+    trail.write_json(self.state_path, self.state)
 
   def fit(self, model, stage, epochs, data_, callbacks=()):
     """Fits ``epochs`` epochs of ``stage``, resuming from its last checkpoint."""

@@ -170,10 +170,15 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   # --- The pruned forward pass ----------------------------------------------------------
 
+  def _soft_thresholds(self):
+    """tau = r * theta per weight (eq. 11 reparameterization), as used in the soft phase."""
+    return [soft_prune.threshold_from_param(theta, self.threshold_lr_ratio)
+            for theta in self._theta]
+
   def _thresholds(self):
     hard = tf.equal(self.phase, HARD)
-    return [tf.where(hard, frozen, soft_prune.threshold_from_param(theta, self.threshold_lr_ratio))
-            for theta, frozen in zip(self._theta, self._frozen)]
+    return [tf.where(hard, frozen, tau)
+            for tau, frozen in zip(self._soft_thresholds(), self._frozen)]
 
   def _pruned_tensors(self):
     weights = [tf.convert_to_tensor(w) for w in self.pruned_variables]
@@ -182,10 +187,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       return [w * tf.cast(m, w.dtype) for w, m in zip(weights, self._mask)]
 
     def soft_fn():
-      return [soft_prune.soft_prune(w, soft_prune.threshold_from_param(theta,
-                                                                        self.threshold_lr_ratio),
-                                    t, self.stabilized_gradient)
-              for w, theta, t in zip(weights, self._theta, self._temperature)]
+      return [soft_prune.soft_prune(w, tau, t, self.stabilized_gradient)
+              for w, tau, t in zip(weights, self._soft_thresholds(), self._temperature)]
 
     return tf.cond(tf.equal(self.phase, HARD), hard_fn, soft_fn)
 
@@ -239,9 +242,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   def soft_l0(self):
     """Sum over this wrapper's weights of the soft L0 of eq. (6)."""
-    taus = [soft_prune.threshold_from_param(th, self.threshold_lr_ratio) for th in self._theta]
     return tf.add_n([soft_prune.soft_l0(w, tau, t) for w, tau, t
-                     in zip(self.pruned_variables, taus, self._temperature)])
+                     in zip(self.pruned_variables, self._soft_thresholds(), self._temperature)])
 
   def pruned_weights(self):
     """The hard-pruned weights: eq. (1) in the soft phase, ``w * mask`` in the hard phase."""

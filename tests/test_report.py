@@ -1,7 +1,5 @@
 """sparsity_report against NumPy counts, on wrapped and stripped models."""
 
-import numpy as np
-
 import layer_cases
 import ltp_tf
 from ltp_tf._keras import keras
