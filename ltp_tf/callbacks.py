@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from ltp_tf import prune
 from ltp_tf import report
+from ltp_tf import sparsity_target
 from ltp_tf import wrapper as wrapper_lib
 from ltp_tf._keras import keras
 
@@ -48,6 +49,15 @@ def _wrappers_or_raise(model, who):
   return wrappers
 
 
+def _set_wrappers(callback, model, who):
+  """Finds ``model``'s wrappers; keeps the traced stats function if they are the same ones
+  (``fit`` calls ``set_model`` each time: one fit per epoch must not retrace every epoch)."""
+  wrappers = _wrappers_or_raise(model, who)
+  if callback._stats is None or [id(w) for w in wrappers] != [id(w) for w in callback._wrappers]:
+    callback._stats = _Stats(wrappers)
+  callback._wrappers = wrappers
+
+
 class _Stats:
   """(global sparsity, soft L0 summed over wrappers) as floats, from a compiled function.
 
@@ -84,6 +94,16 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   training fine-tunes with pruned weights held at exactly zero. With neither argument, the
   whole ``fit`` is soft pruning (call ``ltp_tf.hard_prune(model)`` yourself later).
 
+  **Target-sparsity mode.** With ``target_sparsity`` (here, or given to
+  ``prune_low_magnitude_learned``), ``l0_lambda`` is steered during soft pruning: every
+  ``control_every_n_steps`` steps the global sparsity is measured and every wrapper's lambda
+  is multiplied by the factor of a ``sparsity_target.LambdaController``, so that the sparsity
+  follows a cubic ramp from 0 to the target, reached at ``target_steps`` (or
+  ``target_epochs``; default: two thirds of the soft phase), and stays there until the hard
+  prune, which lands exactly on the target by multiplying every threshold by one factor
+  (``ltp_tf.hard_prune(model, target_sparsity)``; ``self.landing`` records it). The per-layer
+  split is learned by LTP. The logs then carry ``l0_lambda``.
+
   Adds ``sparsity`` (global, over all wrapped tensors, eq. 1) and ``soft_l0`` to the epoch
   logs, so the progress bar, ``History`` and ``CSVLogger`` show them (put this callback
   before ``CSVLogger`` in the list); batch logs get them every ``log_every_n_steps`` steps.
@@ -93,43 +113,102 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   Example::
 
     model.fit(x, y, epochs=10, callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=7)])
+    # Land on 95 % sparsity by epoch 5, hard-prune after epoch 7, fine-tune 3 epochs:
+    model.fit(x, y, epochs=10, callbacks=[ltp_tf.LTPPruningSchedule(
+        soft_epochs=7, target_sparsity=0.95, target_epochs=5)])
 
   Args:
     soft_epochs: number of epochs of soft pruning before the hard prune.
     soft_steps: number of optimizer steps of soft pruning (instead of ``soft_epochs``).
     log_every_n_steps: how often batch logs get ``sparsity``/``soft_l0`` (0: never).
+    target_sparsity: global sparsity in [0, 1) to steer lambda to; None: the wrappers'
+      ``target_sparsity`` (from ``prune_low_magnitude_learned``), if any.
+    target_epochs: epochs (from optimizer step 0) by which the ramp reaches the target.
+    target_steps: optimizer steps by which it reaches it (instead of ``target_epochs``).
+    control_every_n_steps: how often lambda is adjusted in target-sparsity mode.
   """
 
-  def __init__(self, soft_epochs=None, soft_steps=None, log_every_n_steps=50):
+  def __init__(self, soft_epochs=None, soft_steps=None, log_every_n_steps=50,
+               target_sparsity=None, target_epochs=None, target_steps=None,
+               control_every_n_steps=20):
     super().__init__()
-    if soft_epochs is not None and soft_steps is not None:
-      raise ValueError("Give soft_epochs or soft_steps, not both "
-                       f"(got soft_epochs={soft_epochs}, soft_steps={soft_steps}).")
+    # Batch logs stay tensors: no device sync per step just because this callback has batch
+    # hooks (it only adds Python floats to them).
+    self._supports_tf_logs = True
+    for (a, va), (b, vb) in ((("soft_epochs", soft_epochs), ("soft_steps", soft_steps)),
+                             (("target_epochs", target_epochs), ("target_steps", target_steps))):
+      if va is not None and vb is not None:
+        raise ValueError(f"Give {a} or {b}, not both (got {a}={va}, {b}={vb}).")
     for name, value in (("soft_epochs", soft_epochs), ("soft_steps", soft_steps),
-                        ("log_every_n_steps", log_every_n_steps)):
+                        ("log_every_n_steps", log_every_n_steps),
+                        ("target_epochs", target_epochs), ("target_steps", target_steps),
+                        ("control_every_n_steps", control_every_n_steps)):
       if value is not None and (isinstance(value, bool) or not isinstance(value, int) or
                                 value < 0):
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    for name, value in (("target_epochs", target_epochs), ("target_steps", target_steps),
+                        ("control_every_n_steps", control_every_n_steps)):
+      if value == 0:
+        raise ValueError(f"{name} must be >= 1, got 0")
+    sparsity_target.check_target_sparsity(target_sparsity)
     self.soft_epochs = soft_epochs
     self.soft_steps = soft_steps
     self.log_every_n_steps = log_every_n_steps
+    self.target_sparsity = target_sparsity
+    self.target_epochs = target_epochs
+    self.target_steps = target_steps
+    self.control_every_n_steps = control_every_n_steps
     self._wrappers = []
     self._stats = None
     self._batch_logs = {}
     self._step_count = 0
+    self._controller = None
+    self.landing = None  # Target-sparsity mode: what the hard prune's landing did.
 
   def set_model(self, model):
     super().set_model(model)
-    self._wrappers = _wrappers_or_raise(model, "LTPPruningSchedule")
-    self._stats = _Stats(self._wrappers)
+    _set_wrappers(self, model, "LTPPruningSchedule")
 
   def _hard_prune(self):
+    if self._controller is not None and not any(w.is_hard for w in self._wrappers):
+      # Target-sparsity mode: land on the target (one factor on every threshold).
+      self.landing = prune.hard_prune(self._wrappers, self._controller.target)
+      return
     for w in self._wrappers:
       if w._ltp_built:  # pylint: disable=protected-access
         w.hard_prune()
 
   def _step(self):
     return int(self.model.optimizer.iterations.numpy())
+
+  def _target(self):
+    """The target sparsity in force: this callback's, else the wrappers' (all the same)."""
+    if self.target_sparsity is not None:
+      return self.target_sparsity
+    targets = {w.target_sparsity for w in self._wrappers}
+    if len(targets) > 1:
+      listed = sorted(targets, key=str)
+      raise ValueError(f"The model's wrappers disagree on target_sparsity ({listed}); give "
+                       "LTPPruningSchedule(target_sparsity=...) explicitly.")
+    return targets.pop()
+
+  def _make_controller(self, target):
+    steps = (self.params or {}).get("steps")
+    if self.target_steps is not None:
+      reach = self.target_steps
+    elif self.target_epochs is not None or self.soft_epochs is not None:
+      if not steps:
+        raise ValueError("Target-sparsity mode needs the number of steps per epoch to place "
+                         "target_epochs/soft_epochs; this fit does not know it (a dataset of "
+                         "unknown length). Give target_steps= instead.")
+      reach = (self.target_epochs or max(1, (2 * self.soft_epochs) // 3)) * steps
+    elif self.soft_steps is not None:
+      reach = max(1, (2 * self.soft_steps) // 3)
+    else:
+      raise ValueError("Target-sparsity mode needs to know when to reach the target: give "
+                       "LTPPruningSchedule target_epochs= or target_steps= (or soft_epochs= / "
+                       "soft_steps=, and the target is reached at two thirds of them).")
+    return sparsity_target.LambdaController(target, reach)
 
   def on_train_begin(self, logs=None):
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
@@ -138,14 +217,35 @@ class LTPPruningSchedule(keras.callbacks.Callback):
                                          self._wrappers)
     if self.soft_steps is not None and self._step_count >= self.soft_steps:
       self._hard_prune()
+    target = self._target()
+    soft = not all(w.is_hard for w in self._wrappers)  # Unbuilt wrappers count as soft.
+    self._controller = None if target is None or not soft else self._make_controller(target)
+    if self._controller is not None:
+      for w in self._wrappers:
+        if w._ltp_built and float(w.l0_lambda) == 0.0:  # pylint: disable=protected-access
+          raise ValueError(f"Wrapper '{w.name}' has l0_lambda = 0, which target-sparsity "
+                           "mode cannot scale; start from a positive l0_lambda.")
 
   def on_epoch_begin(self, epoch, logs=None):
     # Resuming with initial_epoch past the soft phase.
     if self.soft_epochs is not None and epoch >= self.soft_epochs:
       self._hard_prune()
 
+  def _control(self):
+    """Target-sparsity mode: one controller step on every wrapper's lambda."""
+    if any(w.is_hard for w in self._wrappers):
+      return
+    stats = self._stats()
+    if stats is None:
+      return
+    factor = self._controller.factor(self._step_count, stats["sparsity"])
+    for w in self._wrappers:
+      w.l0_lambda.assign(w.l0_lambda * factor)
+
   def on_train_batch_end(self, batch, logs=None):
     self._step_count += 1
+    if self._controller is not None and self._step_count % self.control_every_n_steps == 0:
+      self._control()
     if self.soft_steps is not None and self._step_count == self.soft_steps:
       self._hard_prune()
     if logs is not None and self.log_every_n_steps:
@@ -162,8 +262,12 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       logs.update(self.current_logs())
 
   def current_logs(self):
-    """``{"sparsity": global sparsity, "soft_l0": summed soft L0}`` (empty before build)."""
-    return self._stats() or {}
+    """``{"sparsity": global sparsity, "soft_l0": summed soft L0}`` (empty before build),
+    and ``l0_lambda`` (the first wrapper's) in target-sparsity mode."""
+    logs = self._stats() or {}
+    if logs and self._controller is not None:
+      logs["l0_lambda"] = float(self._wrappers[0].l0_lambda)
+    return logs
 
 
 class LTPSummaries(keras.callbacks.Callback):
@@ -177,12 +281,12 @@ class LTPSummaries(keras.callbacks.Callback):
     super().__init__()
     self.log_dir = log_dir
     self._writer = None
+    self._wrappers = []
     self._stats = None
 
   def set_model(self, model):
     super().set_model(model)
-    self._wrappers = _wrappers_or_raise(model, "LTPSummaries")
-    self._stats = _Stats(self._wrappers)
+    _set_wrappers(self, model, "LTPSummaries")
 
   def on_epoch_end(self, epoch, logs=None):
     if self._writer is None:

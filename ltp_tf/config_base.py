@@ -39,6 +39,12 @@ def base():
   c.temperature = 1e-3
   c.threshold_lr_ratio = 1e-5
   c.stabilized_gradient = True
+  c.regularizer = "l0"                # l0 (eq. 6) | l2 (ablation: squared soft-pruned weights)
+  # Target-sparsity mode: steer l0_lambda (from the value above) so that the global sparsity
+  # follows a ramp to target_sparsity, reached after target_epochs soft epochs (0: two thirds
+  # of soft_epochs); the hard prune then lands on it exactly. None: l0_lambda stays fixed.
+  c.target_sparsity = config_dict.placeholder(float)
+  c.target_epochs = 0
   # Outputs.
   c.export_tflite = True              # False: skip TFLite export and evaluation.
   c.export_int8 = True

@@ -1,7 +1,10 @@
 """User verbs: wrap a model for LTP, find its wrappers, strip them, load saved models."""
 
+import numpy as np
+
 from ltp_tf import registry
 from ltp_tf import soft_prune
+from ltp_tf import sparsity_target
 from ltp_tf import wrapper as wrapper_lib
 from ltp_tf._keras import keras
 
@@ -17,7 +20,8 @@ def _is_subclassed(model):
 def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LAMBDA,
                                 temperature=soft_prune.DEFAULT_TEMPERATURE,
                                 threshold_lr_ratio=wrapper_lib.DEFAULT_THRESHOLD_LR_RATIO,
-                                stabilized_gradient=True):
+                                stabilized_gradient=True, regularizer="l0",
+                                target_sparsity=None):
   """Wraps every prunable layer of ``to_prune`` for Learned Threshold Pruning.
 
   Like TFMOT's ``prune_low_magnitude``, the result shares its layers (and so its pretrained
@@ -30,6 +34,9 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     model.fit(x, y, epochs=8, callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=6)])
     sparse = ltp_tf.strip_pruning(model)
 
+    # Or land on a global sparsity: lambda is steered, the per-layer split still learned.
+    model = ltp_tf.prune_low_magnitude_learned(model, target_sparsity=0.95)
+
   Args:
     to_prune: a layer, a list of layers, a Sequential or functional model, or a model nesting
       other models. Subclassed models: wrap their layers with ``PruneLearnedThreshold`` in
@@ -38,7 +45,13 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       small models trained with SGD; see the README on how to choose it.
     temperature: T0 of eq. (15).
     threshold_lr_ratio: r of eq. (11), the thresholds' learning rate over the weights'.
-    stabilized_gradient: eq. (14) (True) or eq. (3) (False) for the weight gradient.
+    stabilized_gradient: eq. (14) (True) or the full gradient (False) for the weights.
+    regularizer: ``"l0"`` (LTP's soft L0, eq. 6) or ``"l2"`` (ablation: squared soft-pruned
+      weights).
+    target_sparsity: a global sparsity in [0, 1) to land on: ``LTPPruningSchedule`` then
+      steers ``l0_lambda`` (starting from the value given here) during soft pruning so that
+      the global sparsity follows a ramp to this target; the per-layer split is still learned.
+      None: ``l0_lambda`` stays fixed.
 
   Returns:
     The same kind of object with every prunable layer wrapped in ``PruneLearnedThreshold``;
@@ -49,7 +62,8 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       does not know how to prune (the message names the layer and what to do).
   """
   params = dict(l0_lambda=l0_lambda, temperature=temperature,
-                threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient)
+                threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient,
+                regularizer=regularizer, target_sparsity=target_sparsity)
   wrapper_lib.validate_arguments(**params)
 
   def wrap(layer):
@@ -107,10 +121,59 @@ def collect_wrappers(model):
   return [m for m in iter_layers(model) if isinstance(m, PruneLearnedThreshold)]
 
 
-def hard_prune(model):
-  """Freezes the masks of every wrapper in ``model`` (eq. 1) and enters the hard phase."""
-  for w in collect_wrappers(model):
+def hard_prune(model, target_sparsity=None):
+  """Freezes the masks of every wrapper in ``model`` (eq. 1) and enters the hard phase.
+
+  With ``target_sparsity`` (target-sparsity mode), the soft-phase thresholds are first moved
+  so that the global sparsity equals the target: every tensor's count of kept weights is
+  multiplied by one factor (``sparsity_target.landing_counts``), which keeps the split between
+  layers that LTP learned, never empties a layer, and moves each by only as much as training
+  missed the target by.
+
+  Example::
+
+    ltp_tf.hard_prune(model)                          # masks from the learned thresholds
+    ltp_tf.hard_prune(model, target_sparsity=0.95)    # ... landed on 95 % exactly
+
+  Returns:
+    None, or with ``target_sparsity`` a dict: ``sparsity_before`` (from the learned
+    thresholds) and ``sparsity`` (after landing).
+
+  Raises:
+    ValueError: for a target outside [0, 1), or a model with wrappers already hard-pruned
+      (their masks are frozen and cannot land).
+  """
+  wrappers = collect_wrappers(model)
+  landing = None
+  if target_sparsity is not None:
+    sparsity_target.check_target_sparsity(target_sparsity)
+    landing = _land(wrappers, target_sparsity)
+  for w in wrappers:
     w.hard_prune()
+  return landing
+
+
+def _land(wrappers, target):
+  """Sets every threshold so that the global sparsity is ``target``; returns what it did."""
+  if any(w.is_hard for w in wrappers):
+    raise ValueError("hard_prune(target_sparsity=...): some wrappers are already hard-pruned "
+                     f"({[w.name for w in wrappers if w.is_hard]}); their masks are frozen.")
+  squares, kept = [], []
+  for w in wrappers:
+    for v, tau in zip(w.pruned_variables, w.thresholds):
+      squares.append(np.square(v.numpy().astype(np.float32)).ravel())
+      kept.append(int(np.count_nonzero(squares[-1] > float(tau))))
+  sizes = [s.size for s in squares]
+  counts = iter(sparsity_target.landing_counts(kept, sizes, target))
+  w2s = iter(squares)
+  for w in wrappers:
+    for theta in w._theta:  # pylint: disable=protected-access
+      tau = sparsity_target.threshold_for_count(next(w2s), next(counts))
+      theta.assign(tau / w.threshold_lr_ratio)
+  total = max(sum(sizes), 1)
+  return {"sparsity_before": 1.0 - sum(kept) / total,
+          "sparsity": 1.0 - sum(int(np.count_nonzero(s > float(t))) for s, t in zip(
+              squares, [t for w in wrappers for t in w.thresholds])) / total}
 
 
 def strip_pruning(model):

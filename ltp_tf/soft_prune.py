@@ -47,44 +47,61 @@ def hard_prune(w, tau):
 def soft_prune(w, tau, temp, stabilized_gradient=True):
   """Soft pruning, eq. (2): ``v = w * sigmoid((w**2 - tau) / T)``, with LTP's gradients.
 
-  Gradients, with ``s = sigmoid((w**2 - tau) / T)``:
-    * w.r.t. ``w``: ``s * dL/dv`` when ``stabilized_gradient`` (eq. 13/14: the sigmoid is
-      a constant for w); otherwise the full derivative of eq. (3),
-      ``(s + 2 w**2 s (1 - s) / T) * dL/dv``.
-    * w.r.t. ``tau``: eq. (10), ``sum(-w s (1 - s) / T * dL/dv)``.
+  The ``v`` of ``soft_prune_and_l0``; see there for the gradients.
+  """
+  return soft_prune_and_l0(w, tau, temp, stabilized_gradient)[0]
+
+
+def soft_prune_and_l0(w, tau, temp, stabilized_gradient=True, dtype=None):
+  """Soft pruning, eq. (2), and the soft L0 of eq. (6), in one pass over ``w``.
+
+  Returns ``(v, l0)`` with ``v = w * s`` and ``l0 = sum(s)``, ``s = sigmoid((w**2 - tau) / T)``
+  computed once, in float32. Gradients, for upstream gradients ``dv`` and ``dl0`` (``dl0`` is
+  ``lambda`` when the loss holds ``lambda * l0``, eq. 9):
+    * w.r.t. ``w``: ``s * dv`` when ``stabilized_gradient`` (eq. 13/14: the sigmoid is a
+      constant for w, and the L0 term sends w no gradient). Otherwise the full derivative:
+      ``(s + 2 w**2 s (1 - s) / T) * dv + 2 w s (1 - s) / T * dl0``, i.e. eq. (3) plus the
+      L0 term's own weight gradient, which the stabilized rule drops.
+    * w.r.t. ``tau``: eq. (10) plus eq. (7), ``-sum(s (1 - s) (w dv + dl0)) / T``.
     * ``T`` is a constant (no gradient).
 
   Args:
     w: weight tensor (any float dtype; the mask is computed in float32).
     tau: scalar threshold on the w**2 scale.
     temp: scalar temperature T > 0.
-    stabilized_gradient: use eq. (14) for the weight gradient (True) or eq. (3) (False).
+    stabilized_gradient: eq. (14) for the weight gradient (True) or the full one (False).
+    dtype: dtype of ``v`` (default: that of ``w``), e.g. float16 when ``w`` is the float32
+      master copy of a mixed-precision layer's weight.
 
   Returns:
-    ``v``, same shape and dtype as ``w``.
+    ``(v, l0)``: ``v`` of ``w``'s shape, ``l0`` a float32 scalar.
   """
+  w = tf.convert_to_tensor(w)
+  out_dtype = tf.as_dtype(dtype or w.dtype)
 
   @tf.custom_gradient
-  def _soft_prune(w, tau, t):
+  def _soft_prune_and_l0(w, tau, t):
     w32 = _f32(w)
-    t = _f32(t)
-    s = tf.sigmoid((tf.square(w32) - _f32(tau)) / t)
-    v = tf.cast(w32 * s, w.dtype)
+    inv_t = 1.0 / _f32(t)
+    s = tf.sigmoid((tf.square(w32) - _f32(tau)) * inv_t)
+    v = tf.cast(w32 * s, out_dtype)
+    l0 = tf.reduce_sum(s)
 
-    def grad(dv):
-      dv = _f32(dv)
-      ds = s * (1.0 - s)
+    def grad(dv, dl0):
+      dv = _f32(dv) if dv is not None else tf.zeros_like(w32)
+      dl0 = _f32(dl0) if dl0 is not None else tf.constant(0.0)
+      # s (1 - s) (w dv + dl0): the factor shared by eqs. (7), (10) and the full w gradient.
+      ds = tf.raw_ops.SigmoidGrad(y=s, dy=w32 * dv + dl0)
       if stabilized_gradient:
         dw = s * dv  # Stabilized weight gradient, eq. (14).
       else:
-        dw = (s + 2.0 * tf.square(w32) * ds / t) * dv  # Full weight gradient, eq. (3).
-      dtau = tf.reduce_sum(-w32 * ds / t * dv)  # Threshold gradient, eq. (10).
+        dw = s * dv + 2.0 * inv_t * w32 * ds  # Full weight gradient: eq. (3) + L0 term.
+      dtau = -inv_t * tf.reduce_sum(ds)  # Threshold gradient, eqs. (10) + (7).
       return tf.cast(dw, w.dtype), tf.cast(dtau, tau.dtype), None
 
-    return v, grad
+    return (v, l0), grad
 
-  return _soft_prune(tf.convert_to_tensor(w), tf.convert_to_tensor(tau),
-                     tf.convert_to_tensor(temp))
+  return _soft_prune_and_l0(w, tf.convert_to_tensor(tau), tf.convert_to_tensor(temp))
 
 
 def soft_l0(w, tau, temp):

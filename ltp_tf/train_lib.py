@@ -181,7 +181,8 @@ def build_pruned_model(config, data_):
   pruned = prune.prune_low_magnitude_learned(
       model, l0_lambda=config.l0_lambda, temperature=config.temperature,
       threshold_lr_ratio=config.threshold_lr_ratio,
-      stabilized_gradient=config.stabilized_gradient)
+      stabilized_gradient=config.stabilized_gradient, regularizer=config.regularizer,
+      target_sparsity=config.target_sparsity)
   return model, pruned
 
 
@@ -193,7 +194,8 @@ def train_and_evaluate(config, workdir, callbacks=()):
     workdir: output folder; reusing it resumes the run.
     callbacks: extra Keras callbacks for every ``fit`` (run after the epoch checkpoint).
   """
-  for field in ("dense_epochs", "soft_epochs", "finetune_epochs", "keep_ratio_every_n_steps"):
+  for field in ("dense_epochs", "soft_epochs", "finetune_epochs", "keep_ratio_every_n_steps",
+                "target_epochs"):
     value = getattr(config, field)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
       raise ValueError(f"config.{field} must be a non-negative int, got {value!r}")
@@ -227,14 +229,19 @@ def train_and_evaluate(config, workdir, callbacks=()):
 
   # Soft pruning, with the trail.
   _compile(pruned, config, config.soft_epochs, data_)
+  target_epochs = None
+  if config.target_sparsity is not None:
+    target_epochs = config.target_epochs or max(1, (2 * config.soft_epochs) // 3)
   run.fit(pruned, "soft", config.soft_epochs, data_, callbacks=[
-      ltp_callbacks.LTPPruningSchedule(),
+      ltp_callbacks.LTPPruningSchedule(target_epochs=target_epochs),
       trail.TrailCheckpoints(workdir),
       trail.KeepRatioLog(os.path.join(workdir, trail.KEEP_RATIO_FILE),
                          config.keep_ratio_every_n_steps),
       ltp_callbacks.LTPSummaries(os.path.join(workdir, "tensorboard"))])
   run.record("soft", pruned, data_.eval)
-  prune.hard_prune(pruned)
+  landing = prune.hard_prune(pruned, config.target_sparsity)
+  if landing:
+    run.state["landing"] = landing
   run.record("hard", pruned, data_.eval)
 
   # Fine-tuning: mask frozen, L0 off.
@@ -270,6 +277,7 @@ def train_and_evaluate(config, workdir, callbacks=()):
       "tflite_bytes": sizes,
       "seconds": run.state["seconds"],
       "history": run.state["history"],
+      "landing": run.state.get("landing"),
   }
   result["plots"] = _plots(workdir, result, fig1, fig1_before)
   with open(os.path.join(workdir, "report.json"), "w") as f:

@@ -20,11 +20,13 @@ import contextlib
 import copy
 import inspect
 import math
+import threading
 
 import tensorflow as tf
 
 from ltp_tf import registry
 from ltp_tf import soft_prune
+from ltp_tf import sparsity_target
 from ltp_tf._keras import keras
 
 # A default that visibly prunes small MLP/CNNs trained with SGD within a few epochs
@@ -34,9 +36,13 @@ DEFAULT_THRESHOLD_LR_RATIO = 1e-5
 SOFT, HARD = 0, 1
 # Suffix of every threshold variable's name (used to exclude them from weight decay).
 THRESHOLD_PARAM_NAME = "threshold_param"
+# "l0": the soft L0 of eq. (6), LTP's regularizer. "l2": sum of squared soft-pruned weights,
+# the paper's ablation (L2 loses its effect when batch norm follows the layer).
+REGULARIZERS = ("l0", "l2")
 
 
-def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient):
+def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient,
+                       regularizer="l0", target_sparsity=None):
   for name, value in (("l0_lambda", l0_lambda), ("temperature", temperature),
                       ("threshold_lr_ratio", threshold_lr_ratio)):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -51,6 +57,9 @@ def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gr
     raise ValueError(f"threshold_lr_ratio (r of eq. 11) must be > 0, got {threshold_lr_ratio}")
   if not isinstance(stabilized_gradient, bool):
     raise TypeError(f"stabilized_gradient must be a bool, got {stabilized_gradient!r}")
+  if regularizer not in REGULARIZERS:
+    raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
+  sparsity_target.check_target_sparsity(target_sparsity)
 
 
 @contextlib.contextmanager
@@ -88,7 +97,12 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     l0_lambda: weight of the soft L0 term, eq. (9); multiplies a raw count of kept weights.
     temperature: T0 of eq. (15); each tensor's temperature is ``T0 * Var(|w|)``.
     threshold_lr_ratio: r of eq. (11): thresholds learn at ``r`` times the optimizer's rate.
-    stabilized_gradient: weight gradient of eq. (14) (True) or the full eq. (3) (False).
+    stabilized_gradient: weight gradient of eq. (14) (True) or the full one (False): eq. (3)
+      plus the L0 term's gradient w.r.t. w. For ablations.
+    regularizer: ``"l0"`` (eq. 6) or ``"l2"``: ``l0_lambda * sum(v**2)`` over the soft-pruned
+      weights instead, for the paper's ablation.
+    target_sparsity: global sparsity for ``LTPPruningSchedule`` to steer ``l0_lambda`` to
+      (target-sparsity mode), or None. Every wrapper of a model holds the same value.
     **kwargs: Keras layer arguments (``name`` defaults to ``"ltp_" + layer.name``).
 
   Raises:
@@ -98,7 +112,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def __init__(self, layer, l0_lambda=DEFAULT_L0_LAMBDA,
                temperature=soft_prune.DEFAULT_TEMPERATURE,
                threshold_lr_ratio=DEFAULT_THRESHOLD_LR_RATIO, stabilized_gradient=True,
-               **kwargs):
+               regularizer="l0", target_sparsity=None, **kwargs):
     if not isinstance(layer, keras.layers.Layer):
       raise ValueError(f"PruneLearnedThreshold needs a tf_keras layer, got {layer!r}. "
                        "Build your model with tf_keras (Keras 2), not keras 3.")
@@ -106,14 +120,19 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold.")
     if not registry.supports(layer):
       raise registry.unsupported_error(layer)
-    validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient)
+    validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient,
+                       regularizer, target_sparsity)
     kwargs.setdefault("name", f"ltp_{layer.name}")
     super().__init__(layer, **kwargs)
     self._l0_lambda_init = float(l0_lambda)
     self.temperature = float(temperature)
     self.threshold_lr_ratio = float(threshold_lr_ratio)
     self.stabilized_gradient = stabilized_gradient
+    self.regularizer = regularizer
+    self.target_sparsity = None if target_sparsity is None else float(target_sparsity)
     self._ltp_built = False
+    # Thread id -> (graph, L0 tensor) of the last forward pass; not tracked by Keras.
+    object.__setattr__(self, "_l0_of_call", {})
     if not hasattr(self, "_batch_input_shape") and hasattr(layer, "_batch_input_shape"):
       self._batch_input_shape = layer._batch_input_shape  # pylint: disable=protected-access
     self._call_params = list(inspect.signature(layer.call).parameters)
@@ -147,7 +166,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       # reaches 1e6 and T reaches 1e-7, beyond float16.
       self._theta.append(self.add_weight(
           f"{prefix}_{THRESHOLD_PARAM_NAME}", shape=(), dtype=tf.float32, initializer="zeros",
-          trainable=True, autocast=False))
+          trainable=True, autocast=False, constraint=keras.constraints.NonNeg()))
       t0 = self.temperature
       self._temperature.append(self.add_weight(
           f"{prefix}_temperature", shape=(), dtype=tf.float32, trainable=False, autocast=False,
@@ -180,17 +199,22 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     return [tf.where(hard, frozen, tau)
             for tau, frozen in zip(self._soft_thresholds(), self._frozen)]
 
+  def _soft_outputs(self):
+    """Soft phase: ``v`` per weight (eq. 2) and the wrapper's summed soft L0 (eq. 6)."""
+    outs = [soft_prune.soft_prune_and_l0(w, tau, t, self.stabilized_gradient)
+            for w, tau, t in zip(self.pruned_variables, self._soft_thresholds(),
+                                 self._temperature)]
+    return [v for v, _ in outs], tf.add_n([l0 for _, l0 in outs])
+
   def _pruned_tensors(self):
-    weights = [tf.convert_to_tensor(w) for w in self.pruned_variables]
+    """The tensors the inner layer runs with, and the summed soft L0 (0 in the hard phase)."""
 
     def hard_fn():
-      return [w * tf.cast(m, w.dtype) for w, m in zip(weights, self._mask)]
+      return ([w * tf.cast(m, w.dtype) for w, m in
+               zip([tf.convert_to_tensor(v) for v in self.pruned_variables], self._mask)],
+              tf.constant(0.0))
 
-    def soft_fn():
-      return [soft_prune.soft_prune(w, tau, t, self.stabilized_gradient)
-              for w, tau, t in zip(weights, self._soft_thresholds(), self._temperature)]
-
-    return tf.cond(tf.equal(self.phase, HARD), hard_fn, soft_fn)
+    return tf.cond(tf.equal(self.phase, HARD), hard_fn, self._soft_outputs)
 
   def __call__(self, inputs, *args, **kwargs):
     # Name extra positional inputs (MultiHeadAttention's value, key) after the inner layer's
@@ -204,16 +228,31 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       # Layers such as MultiHeadAttention create their weights in their first call.
       self.layer(inputs, **kwargs)
       self._build_ltp()
-    with _substituted(self.layer, self.weight_paths, self._pruned_tensors()):
+    tensors, l0 = self._pruned_tensors()
+    if not tf.executing_eagerly():
+      # The loss callable reuses this L0 (same graph, same thread), so that the sigmoid of
+      # eq. (2) is computed once per step for the forward pass and the L0 term together.
+      self._l0_of_call[threading.get_ident()] = (tf.compat.v1.get_default_graph(), l0)
+    with _substituted(self.layer, self.weight_paths, tensors):
       return self.layer.call(inputs, **kwargs)
 
   def _l0_penalty(self):
-    """``l0_lambda * sum_w soft_l0(w)`` in the soft phase (eqs. 6, 9), 0 in the hard phase."""
+    """``l0_lambda * sum_w soft_l0(w)`` in the soft phase (eqs. 6, 9), 0 in the hard phase.
 
-    def soft_fn():
-      return self.l0_lambda * self.soft_l0()
-
-    return tf.cond(tf.equal(self.phase, HARD), lambda: tf.constant(0.0), soft_fn)
+    In a graph (``fit``, ``tf.function``) where this wrapper ran its forward pass, that pass's
+    L0 output is used: its gradient (eqs. 7, and the weights' under the full gradient) comes
+    from the same op. Elsewhere (eager, or no forward pass in this graph) it is recomputed.
+    With ``regularizer="l2"``: ``l0_lambda * sum(v**2)`` over the soft-pruned weights.
+    """
+    if self.regularizer == "l2":
+      def l2():
+        return tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32)))
+                         for v in self._soft_outputs()[0]])
+      return self.l0_lambda * tf.cond(tf.equal(self.phase, HARD), lambda: 0.0, l2)
+    graph, l0 = self._l0_of_call.get(threading.get_ident(), (None, None))
+    if tf.executing_eagerly() or graph is not tf.compat.v1.get_default_graph():
+      l0 = self._pruned_tensors()[1]
+    return self.l0_lambda * l0
 
   def compute_output_shape(self, input_shape):
     return self.layer.compute_output_shape(input_shape)
@@ -297,5 +336,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
         "temperature": self.temperature,
         "threshold_lr_ratio": self.threshold_lr_ratio,
         "stabilized_gradient": self.stabilized_gradient,
+        "regularizer": self.regularizer,
+        "target_sparsity": self.target_sparsity,
     })
     return config

@@ -109,12 +109,12 @@ def test_thresholds_are_excluded_from_weight_decay():
   model = ltp_tf.prune_low_magnitude_learned(
       keras.Sequential([keras.Input((8,)), L.Dense(4)]), l0_lambda=0.0)
   (wrapper,) = ltp_tf.collect_wrappers(model)
-  wrapper._theta[0].assign(-1e4)  # tau = -0.1, thousands of T below every w**2: no gradient.
+  wrapper._theta[0].assign(1e6)  # tau = 10, far above every w**2: s = 0, no gradient.
   model.compile(keras.optimizers.AdamW(0.1, weight_decay=0.5), "mse")
   x, _ = _data(32)
   model.fit(x, np.zeros((32, 4)), epochs=2, verbose=0,
             callbacks=[ltp_tf.LTPPruningSchedule()])
-  assert float(wrapper._theta[0]) == -1e4  # Decay would have moved it by 5 % a step.
+  assert float(wrapper._theta[0]) == 1e6  # Decay would have moved it by 5 % a step.
 
 
 def test_weight_decay_exclusion_survives_save_and_load(tmp_path):
@@ -129,10 +129,10 @@ def test_weight_decay_exclusion_survives_save_and_load(tmp_path):
   with ltp_tf.prune_scope():
     loaded = keras.models.load_model(path)
   (wrapper,) = ltp_tf.collect_wrappers(loaded)
-  wrapper._theta[0].assign(-1e4)
+  wrapper._theta[0].assign(1e6)
   loaded.fit(x, np.zeros((32, 4)), epochs=2, initial_epoch=1, verbose=0,
              callbacks=[ltp_tf.LTPPruningSchedule()])
-  assert float(wrapper._theta[0]) == -1e4
+  assert float(wrapper._theta[0]) == 1e6
 
 
 def test_bad_schedule_arguments_and_models_without_wrappers():

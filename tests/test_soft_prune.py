@@ -98,6 +98,53 @@ def test_very_negative_threshold_is_identity(case):
   np.testing.assert_array_equal(soft_prune.hard_prune(w, -1e3), w)
 
 
+def _joint_grads(w, tau, temp, dv, lam, stabilized):
+  w_t, tau_t = tf.constant(w), tf.constant(tau)
+  with tf.GradientTape() as tape:
+    tape.watch([w_t, tau_t])
+    v, l0 = soft_prune.soft_prune_and_l0(w_t, tau_t, temp, stabilized_gradient=stabilized)
+    loss = tf.reduce_sum(v * dv) + lam * l0
+  return v.numpy(), float(l0), [g.numpy() for g in tape.gradient(loss, [w_t, tau_t])]
+
+
+@pytest.mark.parametrize("stabilized", [True, False])
+def test_joint_soft_prune_and_l0_match_hand_formulas(case, stabilized):
+  w, tau, temp, dv = case
+  lam = np.float32(0.3)
+  s = _np_sigmoid((w**2 - tau) / temp)
+  ds = s * (1 - s)
+  v, l0, (dw, dtau) = _joint_grads(w, tau, temp, dv, lam, stabilized)
+  np.testing.assert_allclose(v, w * s, rtol=1e-5, atol=1e-7)  # eq. 2
+  np.testing.assert_allclose(l0, s.sum(), rtol=1e-5)  # eq. 6
+  if stabilized:  # eq. 14: the L0 term sends the weights nothing.
+    dw_expected = s * dv
+  else:  # eq. 3 plus the L0 term's weight gradient.
+    dw_expected = (s + 2 * w**2 * ds / temp) * dv + lam * 2 * w * ds / temp
+  np.testing.assert_allclose(dw, dw_expected, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(dtau, np.sum(-w * ds / temp * dv) - lam * ds.sum() / temp,
+                             rtol=1e-4)  # eqs. 10 + 7
+
+
+def test_full_joint_gradient_equals_autodiff_of_eq9(case):
+  w, tau, temp, dv = case
+  w_t, tau_t = tf.constant(w), tf.constant(tau)
+  with tf.GradientTape() as tape:
+    tape.watch([w_t, tau_t])
+    s = tf.sigmoid((tf.square(w_t) - tau_t) / temp)
+    loss = tf.reduce_sum(w_t * s * dv) + 0.3 * tf.reduce_sum(s)
+  expected = tape.gradient(loss, [w_t, tau_t])
+  _, _, got = _joint_grads(w, tau, temp, dv, 0.3, stabilized=False)
+  for g, e in zip(got, expected):
+    np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-6)
+
+
+def test_soft_prune_and_l0_casts_v_to_the_requested_dtype(case):
+  w, tau, temp, _ = case
+  v, l0 = soft_prune.soft_prune_and_l0(w, tau, temp, dtype=tf.float16)
+  assert v.dtype == tf.float16 and l0.dtype == tf.float32
+  np.testing.assert_allclose(v, soft_prune.soft_prune(w, tau, temp), rtol=1e-3, atol=1e-4)
+
+
 def test_soft_l0_matches_numpy_and_eq7(case):
   w, tau, temp, _ = case
   s = _np_sigmoid((w**2 - tau) / temp)

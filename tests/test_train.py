@@ -88,6 +88,17 @@ def test_digits_run_writes_report_plots_trail_and_tflite(tmp_path):
   assert entries[-1]["sparsity"] == pytest.approx(stages["soft"]["sparsity"])
 
 
+def test_target_sparsity_config_lands_on_the_target(tmp_path):
+  config = load_config("digits_mlp", dense_epochs=2, soft_epochs=3, finetune_epochs=1,
+                       target_sparsity=0.7, verbose=0, export_tflite=False)
+  result = train_lib.train_and_evaluate(config, str(tmp_path))
+  size = result["global"]["size"]
+  assert result["stages"]["hard"]["sparsity"] == pytest.approx(0.7, abs=1.0 / size)
+  assert result["stages"]["finetuned"]["sparsity"] == result["stages"]["hard"]["sparsity"]
+  assert result["landing"]["sparsity"] == pytest.approx(0.7, abs=1.0 / size)
+  assert "l0_lambda" in result["history"]["soft"]  # Steered, and logged per epoch.
+
+
 def test_binary_runs_end_to_end_under_flagsaver(tmp_path):
   from ltp_tf import cli  # pylint: disable=g-import-not-at-top
   argv = ["ltp-train", f"--workdir={tmp_path}",

@@ -168,6 +168,32 @@ def test_l0_penalty_is_lambda_times_soft_l0_and_is_in_model_losses():
   model.fit(np.ones((8, 4)), np.ones((8, 3)), verbose=0)  # Runs in the train graph.
 
 
+@pytest.mark.parametrize("stabilized", [True, False])
+def test_graph_step_reuses_the_forward_l0_with_the_eager_gradients(stabilized):
+  """In a graph the L0 loss is the forward pass's output; eagerly it is recomputed."""
+  wrapper = ltp_tf.PruneLearnedThreshold(L.Dense(5), l0_lambda=0.05,
+                                         stabilized_gradient=stabilized)
+  inputs = keras.Input((6,))
+  model = keras.Model(inputs, wrapper(inputs))
+  layer_cases.set_thresholds_to_median(wrapper)
+  x = np.random.default_rng(1).normal(size=(8, 6)).astype(np.float32)
+
+  def step():
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(model(x, training=True) ** 2) + tf.add_n(model.losses)
+    return [loss] + tape.gradient(loss, model.trainable_variables)
+
+  eager, graph = step(), tf.function(step)()
+  graph_def = tf.function(step).get_concrete_function().graph.as_graph_def()
+  forward = [f for f in graph_def.library.function  # cond branches, not their gradient copies
+             if "_grad_" not in f.signature.name and "_rewritten" not in f.signature.name]
+  sigmoids = sum(n.op == "Sigmoid" for f in forward for n in f.node_def)
+  assert sigmoids == 1  # Forward pass and L0 term share one sigmoid (recomputing gives 2).
+  assert graph[2] is not None and float(tf.abs(graph[2])) > 0  # dL/dtheta, L0 included.
+  for e, g in zip(eager, graph):
+    np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"l0_lambda": -1.0}, "l0_lambda"),
     ({"temperature": 0.0}, "temperature"),

@@ -1,0 +1,139 @@
+"""Target-sparsity mode: steer ``l0_lambda`` so that the global sparsity lands on a target.
+
+LTP's lambda (eq. 9) sets how hard the soft L0 pushes the thresholds up, but the sparsity it
+ends at depends on the network, the data and the budget: a 10x change of lambda can flip from
+"prunes nothing" to "empties a layer". In target-sparsity mode lambda is instead adjusted
+during soft pruning by a controller on the measured global sparsity (eq. 1 over every pruned
+tensor), which follows a ramp to the target; the per-layer split is still learned by LTP.
+
+Pure Python and NumPy: ``LTPPruningSchedule`` measures the sparsity and applies the factors;
+``ltp_tf.hard_prune(model, target_sparsity=...)`` applies the landing.
+"""
+
+import math
+
+import numpy as np
+
+
+def check_target_sparsity(target_sparsity, name="target_sparsity"):
+  """Raises a ValueError unless ``target_sparsity`` is None or a number in [0, 1)."""
+  if target_sparsity is None:
+    return
+  if isinstance(target_sparsity, bool) or not isinstance(target_sparsity, (int, float)):
+    raise TypeError(f"{name} must be a number in [0, 1), got {target_sparsity!r}")
+  if not 0.0 <= target_sparsity < 1.0:
+    raise ValueError(f"{name} must be in [0, 1) (a fraction of the prunable weights, e.g. "
+                     f"0.9 for 90 %), got {target_sparsity}")
+
+
+def ramp(step, reach_step, target):
+  """Sparsity to have reached at ``step``: the cubic ramp of Zhu & Gupta (2017), 0 at step 0,
+  ``target`` from ``reach_step`` on (steep first, when the network is most redundant)."""
+  if step >= reach_step:
+    return float(target)
+  return float(target) * (1.0 - (1.0 - step / reach_step) ** 3)
+
+
+class LambdaController:
+  """Integral control of ``log(lambda)`` on the smoothed sparsity error.
+
+  At each control step the measured sparsity is smoothed (exponential moving average with
+  weight ``smoothing`` on the new value: LTP's thresholds oscillate around their balance
+  point, and the controller must follow the trend, not the oscillation), and ``log(lambda)``
+  moves by ``gain * log(kept / wanted)``, the error in log keep ratio (``kept = 1 - smoothed
+  sparsity``, ``wanted = 1 - ramp(step)``), limited to ``log(max_factor)`` either way. Multiplying lambda
+  (rather than adding to it) lets one controller work at every scale of lambda, which spans
+  decades between networks and optimizers.
+
+  Args:
+    target: the final global sparsity, in [0, 1).
+    reach_step: the optimizer step by which the ramp reaches ``target``.
+    gain: integral gain, per control step and unit of log keep-ratio error.
+    smoothing: weight of the newest measurement in the moving average, in (0, 1].
+    max_factor: the largest factor lambda may change by in one control step.
+  """
+
+  def __init__(self, target, reach_step, gain=0.3, smoothing=0.6, max_factor=1.5):
+    check_target_sparsity(target)
+    if isinstance(reach_step, bool) or not isinstance(reach_step, int) or reach_step < 1:
+      raise ValueError(f"reach_step must be a positive int, got {reach_step!r}")
+    if not 0.0 < smoothing <= 1.0:
+      raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
+    self.target = float(target)
+    self.reach_step = reach_step
+    self.gain = float(gain)
+    self.smoothing = float(smoothing)
+    self.max_log_step = math.log(max_factor)
+    self._smoothed = None
+
+  def reset(self):
+    """Forget the moving average (at the start of each ``fit``)."""
+    self._smoothed = None
+
+  def factor(self, step, sparsity):
+    """The factor to multiply lambda by, given the measured ``sparsity`` at ``step``."""
+    sparsity = float(sparsity)
+    if self._smoothed is None:
+      self._smoothed = sparsity
+    self._smoothed += self.smoothing * (sparsity - self._smoothed)
+    # Error in log keep ratio: 4 % kept against a target of 2 % is as far off as 40 % against
+    # 20 %, and needs as large a change of lambda.
+    kept, wanted = 1.0 - self._smoothed, 1.0 - ramp(step, self.reach_step, self.target)
+    log_step = self.gain * math.log(max(kept, 1e-9) / wanted)
+    return math.exp(max(-self.max_log_step, min(self.max_log_step, log_step)))
+
+
+def landing_counts(kept, sizes, target):
+  """Kept weights per tensor after landing the global sparsity on ``target``.
+
+  Every tensor's kept count is multiplied by one factor (capped at its size, the excess going
+  to the others), so LTP's learned split between tensors is kept as learned: a tensor keeping
+  twice as many weights as another before landing keeps twice as many after, a fully pruned
+  tensor stays fully pruned and no kept tensor is emptied.
+
+  Args:
+    kept: kept weights per tensor, as learned (eq. 1).
+    sizes: weights per tensor.
+    target: global sparsity in [0, 1).
+
+  Returns:
+    An int array: kept weights per tensor, summing to ``round((1 - target) * sum(sizes))``
+    (or as near as the caps and the fully pruned tensors allow).
+  """
+  check_target_sparsity(target)
+  kept = np.asarray(kept, dtype=np.float64)
+  sizes = np.asarray(sizes, dtype=np.int64)
+  if np.any(kept < 0) or np.any(kept > sizes):
+    raise ValueError(f"kept counts {kept.tolist()} must lie in [0, sizes {sizes.tolist()}]")
+  wanted = int(round((1.0 - target) * sizes.sum()))
+  capped = np.zeros(len(sizes), dtype=bool)
+  new = kept.copy()
+  for _ in range(len(sizes) + 1):  # Water-filling: each round caps at least one tensor.
+    free_kept = kept[~capped].sum()
+    factor = (wanted - sizes[capped].sum()) / free_kept if free_kept > 0 else 0.0
+    new = np.where(capped, sizes, kept * max(factor, 0.0))
+    over = ~capped & (new > sizes)
+    if not over.any():
+      break
+    capped |= over
+  # Integers with the same sum (largest remainders), at least 1 where anything was kept.
+  counts = np.floor(new).astype(np.int64)
+  counts = np.where((kept > 0) & (counts == 0), 1, counts)
+  order = np.argsort(-(new - np.floor(new)))
+  for i in order:
+    if counts.sum() >= min(wanted, int(sizes[kept > 0].sum())):
+      break
+    if counts[i] < sizes[i] and kept[i] > 0:
+      counts[i] += 1
+  return counts
+
+
+def threshold_for_count(w2, count):
+  """A threshold on the w**2 scale that keeps exactly the ``count`` largest of ``w2`` (up to
+  ties): halfway, geometrically, between the last kept and the first dropped value."""
+  w2 = np.sort(np.asarray(w2, dtype=np.float64).ravel())[::-1]
+  if count <= 0:
+    return 2.0 * float(w2[0]) if w2.size and w2[0] > 0 else 1.0
+  if count >= w2.size or w2[count] <= 0:
+    return float(w2[min(count, w2.size) - 1]) / 2.0
+  return math.sqrt(float(w2[count - 1]) * float(w2[count]))
