@@ -1,0 +1,1 @@
+"""Benchmark scripts of ltp_tf (not part of the installed package; run from the repo root)."""

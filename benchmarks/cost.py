@@ -1,0 +1,166 @@
+r"""Training cost: step time of LTP- and TFMOT-wrapped models over the plain model, and memory.
+
+  python benchmarks/cost.py --networks=lenet300,lenet5,resnet20 --data_dir=../shared/data
+
+In one process the plain model, the LTP-wrapped model in its soft phase and in its hard
+(fine-tuning) phase, and the TFMOT-wrapped model (PolynomialDecay, masks every 100 steps) are
+trained in turns of ``--steps`` steps for ``--rounds`` rounds, each with the callback it needs
+(``LTPPruningSchedule``, ``UpdatePruningStep``). Per step we record wall time (from the batch's
+begin to its end) and, per turn, process CPU time; the report gives medians over all steps
+after the first round and the ratios to the plain model. Peak memory (max RSS) is measured
+in a fresh subprocess per model. Writes ``cost.json`` and ``cost.md`` to ``--out``.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import harness  # noqa: E402  pylint: disable=g-import-not-at-top
+
+_NETWORKS = flags.DEFINE_list("networks", ["lenet300", "lenet5", "resnet20"], "Networks.")
+_STEPS = flags.DEFINE_integer("steps", 50, "Steps per model per round.")
+_ROUNDS = flags.DEFINE_integer("rounds", 8, "Rounds (the first is warm-up).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with mnist/, fashion_mnist/.")
+_OUT = flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                               "results"), "Output folder.")
+_MEMORY_CHILD = flags.DEFINE_string("memory_child", None, "Internal: network,variant.")
+
+VARIANTS = ("plain", "ltp_soft", "ltp_hard", "tfmot")
+
+
+def make(network, variant, input_shape, num_classes, steps_per_epoch):
+  """(model, callbacks) of ``variant``, compiled with the benchmark's optimizer."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import ltp_tf  # pylint: disable=g-import-not-at-top
+  model = harness.build(network, input_shape, num_classes)
+  callbacks = []
+  if variant.startswith("ltp"):
+    model = ltp_tf.prune_low_magnitude_learned(model, l0_lambda=network.l0_lambda)
+    if variant == "ltp_hard":
+      for w in ltp_tf.collect_wrappers(model):  # ~90 % pruned, then frozen.
+        w2 = np.sort(np.square(w.pruned_variables[0].numpy()).ravel())
+        w._theta[0].assign(float(w2[int(0.9 * len(w2))]) / w.threshold_lr_ratio)  # pylint: disable=protected-access
+      ltp_tf.hard_prune(model)
+    callbacks.append(ltp_tf.LTPPruningSchedule())
+  elif variant == "tfmot":
+    import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+    model = harness._wrap_tfmot(model, 0.9, 100 * steps_per_epoch)  # pylint: disable=protected-access
+    callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
+  return harness._compile(model, network.learning_rate), callbacks  # pylint: disable=protected-access
+
+
+def _step_timer():
+  from ltp_tf._keras import keras  # pylint: disable=g-import-not-at-top
+
+  class StepTimer(keras.callbacks.Callback):
+
+    def __init__(self):
+      super().__init__()
+      self.times = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+      self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.times.append(time.perf_counter() - self._start)
+
+  return StepTimer()
+
+
+def measure(network, data, steps, rounds):
+  """Median step wall time and CPU time per variant, interleaved in rounds."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  (x, y), _ = data
+  n = steps * network.batch_size
+  x, y = x[:n], y[:n]
+  num_classes = int(y.max()) + 1
+  built = {v: make(network, v, x.shape[1:], num_classes, steps) for v in VARIANTS}
+  wall = {v: [] for v in VARIANTS}
+  cpu = {v: [] for v in VARIANTS}
+  for r in range(rounds):
+    for v, (model, callbacks) in built.items():
+      timer = _step_timer()
+      start = time.process_time()
+      model.fit(x, y, batch_size=network.batch_size, epochs=1, verbose=0, shuffle=False,
+                callbacks=callbacks + [timer])
+      if r:  # The first round traces and warms up.
+        wall[v] += timer.times[1:]
+        cpu[v].append((time.process_time() - start) / steps)
+  out = {}
+  for v in VARIANTS:
+    out[v] = {"step_ms_median": 1e3 * float(np.median(wall[v])),
+              "step_ms_p90": 1e3 * float(np.percentile(wall[v], 90)),
+              "cpu_ms_per_step": 1e3 * float(np.median(cpu[v])), "steps": len(wall[v])}
+  for v in VARIANTS:
+    out[v]["wall_ratio"] = out[v]["step_ms_median"] / out["plain"]["step_ms_median"]
+    out[v]["cpu_ratio"] = out[v]["cpu_ms_per_step"] / out["plain"]["cpu_ms_per_step"]
+  return out
+
+
+def peak_memory_mb(network_name, variant, data_dir):
+  """Max RSS of a fresh process that builds ``variant`` and trains it for 20 steps."""
+  cmd = [sys.executable, os.path.abspath(__file__), f"--memory_child={network_name},{variant}"]
+  if data_dir:
+    cmd.append(f"--data_dir={data_dir}")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900,
+                          check=True)
+  return float(result.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(spec, data_dir):
+  name, variant = spec.split(",")
+  network = harness.NETWORKS[name]
+  (x, y), _ = harness.load_data(network, data_dir)
+  n = 20 * network.batch_size
+  model, callbacks = make(network, variant, x.shape[1:], int(y.max()) + 1, 20)
+  model.fit(x[:n], y[:n], batch_size=network.batch_size, epochs=1, verbose=0,
+            callbacks=callbacks)
+  print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+
+
+def markdown(results):
+  lines = ["| network | variant | step ms (median) | × plain | CPU ms / step | × plain | "
+           "peak RSS MB | × plain |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+  for name, r in results.items():
+    for v in VARIANTS:
+      m = r["steps"][v]
+      mem = r["memory_mb"][v]
+      lines.append(f"| {name} | {v} | {m['step_ms_median']:.2f} | {m['wall_ratio']:.3f} | "
+                   f"{m['cpu_ms_per_step']:.2f} | {m['cpu_ratio']:.3f} | {mem:.0f} | "
+                   f"{mem / r['memory_mb']['plain']:.3f} |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if _MEMORY_CHILD.value:
+    _memory_child(_MEMORY_CHILD.value, _DATA_DIR.value)
+    return
+  results = {}
+  for name in _NETWORKS.value:
+    network = harness.NETWORKS[name]
+    data = harness.load_data(network, _DATA_DIR.value)
+    results[name] = {
+        "batch_size": network.batch_size,
+        "steps": measure(network, data, _STEPS.value, _ROUNDS.value),
+        "memory_mb": {v: peak_memory_mb(name, v, _DATA_DIR.value) for v in VARIANTS}}
+    print(markdown({name: results[name]}), flush=True)
+  os.makedirs(_OUT.value, exist_ok=True)
+  with open(os.path.join(_OUT.value, "cost.json"), "w") as f:
+    json.dump(results, f, indent=1)
+  with open(os.path.join(_OUT.value, "cost.md"), "w") as f:
+    f.write(markdown(results))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,416 @@
+"""LTP against TFMOT and global magnitude pruning, and the paper's ablations, in one harness.
+
+Every method starts from the same dense checkpoint (per network and seed) and gets the same
+budget and optimizer: ``prune_epochs`` epochs of pruning at a constant learning rate, then
+``finetune_epochs`` with the mask frozen and a cosine decay, SGD with momentum 0.9
+throughout. Methods (``METHODS``):
+
+* ``ltp``: LTP in target-sparsity mode (lambda steered to a ramp that reaches the target at
+  two thirds of the pruning epochs; the hard prune lands on it), or at its natural endpoint
+  (``target=None``: the network's fixed lambda).
+* ``tfmot``: TFMOT ``prune_low_magnitude`` with ``PolynomialDecay`` from 0 to the target over
+  the same two thirds (uniform sparsity per layer, as TFMOT users do), masks every 100 steps
+  (``mask_frequency``).
+* ``gmp``: global magnitude pruning: one magnitude threshold over all prunable tensors, on the
+  same cubic ramp (Zhu & Gupta 2017) and mask steps, then fine-tuning.
+* Ablations of LTP: ``ltp_noreg`` (lambda = 0: natural endpoint only), ``ltp_l2`` (L2 of the
+  soft-pruned weights instead of the soft L0) and ``ltp_unstab`` (the full weight gradient
+  instead of eq. 14).
+
+``run_one`` runs one (network, method, target, seed) and returns a JSON-able dict;
+``run_grid`` runs many, resumably (one JSON per run under ``workdir/runs``), and
+``aggregate`` / ``markdown`` / ``plots`` turn them into tables and figures.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import ltp_tf
+from ltp_tf import data as data_lib
+from ltp_tf import models
+from ltp_tf import sparsity_target
+from ltp_tf import trail
+from ltp_tf._keras import keras
+
+METHODS = ("ltp", "tfmot", "gmp", "ltp_noreg", "ltp_l2", "ltp_unstab")
+# Methods whose sparsity is set by their lambda, not by a target, and which also run there.
+NATURAL = ("ltp", "ltp_noreg", "ltp_unstab")
+MASK_EVERY_N_STEPS = 100  # TFMOT's default pruning frequency; GMP uses the same.
+
+
+@dataclasses.dataclass
+class Network:
+  """One benchmark network: model, data and budget."""
+  name: str
+  model: str
+  dataset: str                    # mnist | fashion_mnist (IDX originals) | digits
+  dense_epochs: int
+  prune_epochs: int
+  finetune_epochs: int
+  l0_lambda: float                # LTP's natural lambda (and the controller's start).
+  l2_lambda: float = 1e-4         # Start of the L2 ablation's steered lambda.
+  learning_rate: float = 0.05
+  batch_size: int = 128
+  train_examples: int = 0         # 0: the whole training split.
+  model_kwargs: dict = dataclasses.field(default_factory=dict)
+
+
+NETWORKS = {
+    "lenet300": Network("lenet300", "lenet300", "mnist", dense_epochs=20, prune_epochs=20,
+                        finetune_epochs=10, l0_lambda=1e-6),
+    "lenet5": Network("lenet5", "lenet5", "mnist", dense_epochs=10, prune_epochs=10,
+                      finetune_epochs=5, l0_lambda=1e-6),
+    # The reduced grid of ResNet-20 (BN) on Fashion-MNIST: a 20k-image training subset.
+    "resnet20": Network("resnet20", "resnet20", "fashion_mnist", dense_epochs=8,
+                        prune_epochs=5, finetune_epochs=2, l0_lambda=2e-6,
+                        train_examples=20000),
+}
+
+
+def load_data(network, data_dir=None):
+  """((x, y) train, (x, y) test) as float32 / int32 arrays."""
+  if network.dataset == "digits":
+    (x, y), test = data_lib.digits()
+  else:
+    (x, y), test = data_lib.idx_dataset(network.dataset, data_dir)
+  if network.train_examples:
+    idx = np.random.default_rng(1234).permutation(len(x))[:network.train_examples]
+    x, y = x[idx], y[idx]
+  return (x, y), test
+
+
+def _optimizer(lr):
+  return keras.optimizers.SGD(lr, momentum=0.9)
+
+
+def _loss():
+  return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _compile(model, lr):
+  model.compile(_optimizer(lr), _loss(),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+  return model
+
+
+def _cosine(lr, epochs):
+  return lambda epoch: lr * 0.5 * (1 + np.cos(np.pi * epoch / max(epochs, 1)))
+
+
+def build(network, input_shape, num_classes):
+  return models.get_model(network.model, input_shape, num_classes, **network.model_kwargs)
+
+
+def dense_checkpoint(network, seed, data, workdir, verbose=0):
+  """Trains (or reuses) the dense model of ``network`` and ``seed``; returns its path and
+  test accuracy. Cosine decay over ``dense_epochs``."""
+  path = os.path.join(workdir, "dense", f"{network.name}_seed{seed}.weights.h5")
+  meta = path + ".json"
+  if os.path.exists(meta):
+    return path, trail.read_json(meta, {})["accuracy"]
+  (x, y), (x_te, y_te) = data
+  keras.backend.clear_session()
+  keras.utils.set_random_seed(seed)
+  model = _compile(build(network, x.shape[1:], int(y.max()) + 1), network.learning_rate)
+  start = time.time()
+  model.fit(x, y, batch_size=network.batch_size, epochs=network.dense_epochs, verbose=verbose,
+            callbacks=[keras.callbacks.LearningRateScheduler(
+                _cosine(network.learning_rate, network.dense_epochs))])
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  model.save_weights(path)
+  accuracy = float(model.evaluate(x_te, y_te, verbose=0)[1])
+  trail.write_json(meta, {"accuracy": accuracy, "seconds": time.time() - start})
+  return path, accuracy
+
+
+class GlobalMagnitudePruning(keras.callbacks.Callback):
+  """Gradual global magnitude pruning on LTP wrappers held in their hard phase.
+
+  Every ``every_n_steps`` steps until ``reach_step``, the masks become ``|w| > t`` with one
+  threshold ``t`` over all wrapped tensors, chosen so that the global sparsity is the cubic
+  ramp's (``sparsity_target.ramp``); pruned weights are set to zero and stay pruned.
+  """
+
+  def __init__(self, target, reach_step, every_n_steps=MASK_EVERY_N_STEPS):
+    super().__init__()
+    self.target, self.reach_step, self.every_n_steps = target, reach_step, every_n_steps
+    self._step = 0
+
+  def on_train_begin(self, logs=None):
+    self._wrappers = ltp_tf.collect_wrappers(self.model)
+    for w in self._wrappers:
+      if not w.is_hard:
+        w._theta[0].assign(0.0)  # pylint: disable=protected-access
+        w.hard_prune()  # tau = 0: every non-zero weight kept; masks are ours from now on.
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._step += 1
+    if self._step <= self.reach_step and (self._step % self.every_n_steps == 0 or
+                                          self._step == self.reach_step):
+      self._update(sparsity_target.ramp(self._step, self.reach_step, self.target))
+
+  def _update(self, sparsity):
+    weights = [v.numpy() * m.numpy() for w in self._wrappers
+               for v, m in zip(w.pruned_variables, w.masks)]
+    magnitudes = np.concatenate([np.abs(v).ravel() for v in weights])
+    prune = int(round(sparsity * magnitudes.size))
+    if prune <= 0:
+      return
+    threshold = np.partition(magnitudes, prune - 1)[prune - 1]
+    values = iter(weights)
+    for w in self._wrappers:
+      for v, m in zip(w.pruned_variables, w.masks):
+        mask = (np.abs(next(values)) > threshold).astype(m.dtype.as_numpy_dtype)
+        m.assign(mask)
+        v.assign(v.numpy() * mask)
+
+
+def _wrap_ltp(dense, network, method, target):
+  kwargs = dict(l0_lambda=network.l0_lambda, target_sparsity=target)
+  if method == "ltp_noreg":
+    kwargs["l0_lambda"] = 0.0
+  elif method == "ltp_l2":
+    kwargs.update(regularizer="l2", l0_lambda=network.l2_lambda)
+  elif method == "ltp_unstab":
+    kwargs["stabilized_gradient"] = False
+  return ltp_tf.prune_low_magnitude_learned(dense, **kwargs)
+
+
+def mask_frequency(reach_step):
+  """Steps between mask updates (TFMOT's 100, fewer for tiny runs), and the last update step:
+  a multiple of it, so that TFMOT's PolynomialDecay really reaches its final sparsity."""
+  frequency = min(MASK_EVERY_N_STEPS, max(1, reach_step // 10))
+  return frequency, max(frequency, (reach_step // frequency) * frequency)
+
+
+def _wrap_tfmot(dense, target, reach_step):
+  import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+  frequency, end_step = mask_frequency(reach_step)
+  schedule = tfmot.sparsity.keras.PolynomialDecay(
+      initial_sparsity=0.0, final_sparsity=target, begin_step=0, end_step=end_step,
+      frequency=frequency)
+  return tfmot.sparsity.keras.prune_low_magnitude(dense, pruning_schedule=schedule)
+
+
+def _strip(model, method):
+  if method == "tfmot":
+    import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+    return tfmot.sparsity.keras.strip_pruning(model)
+  return ltp_tf.strip_pruning(model)
+
+
+def run_one(network, method, target, seed, data, workdir, export=False, keep_log=False,
+            verbose=0):
+  """One benchmark run; returns its result dict (also written to ``workdir/runs``)."""
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+  if target is None and method not in NATURAL:
+    raise ValueError(f"method {method!r} needs a target sparsity (natural endpoints: "
+                     f"{NATURAL})")
+  if target is not None and method == "ltp_noreg":
+    raise ValueError("ltp_noreg (lambda = 0) cannot be steered to a target.")
+  name = f"{network.name}_{method}_{'natural' if target is None else target}_seed{seed}"
+  out = os.path.join(workdir, "runs", name + ".json")
+  if os.path.exists(out):
+    return trail.read_json(out, None)
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  (x, y), (x_te, y_te) = data
+  dense_path, dense_accuracy = dense_checkpoint(network, seed, data, workdir, verbose)
+  keras.backend.clear_session()
+  keras.utils.set_random_seed(seed + 1000)
+  dense = build(network, x.shape[1:], int(y.max()) + 1)
+  dense.load_weights(dense_path)
+  steps_per_epoch = len(x) // network.batch_size + (len(x) % network.batch_size > 0)
+  reach_epochs = max(1, (2 * network.prune_epochs) // 3)
+  reach_step = reach_epochs * steps_per_epoch
+  lr, epochs = network.learning_rate, network.prune_epochs + network.finetune_epochs
+  finetune_lr = _cosine(lr, network.finetune_epochs)
+  callbacks = [keras.callbacks.LearningRateScheduler(
+      lambda e: lr if e < network.prune_epochs else finetune_lr(e - network.prune_epochs))]
+  schedule = None
+  if method == "tfmot":
+    import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+    model = _wrap_tfmot(dense, target, reach_step)
+    callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
+  elif method == "gmp":
+    model = ltp_tf.prune_low_magnitude_learned(dense, l0_lambda=0.0)
+    frequency, end_step = mask_frequency(reach_step)
+    callbacks.append(GlobalMagnitudePruning(target, end_step, frequency))
+  else:
+    model = _wrap_ltp(dense, network, method, target)
+    schedule = ltp_tf.LTPPruningSchedule(
+        soft_epochs=network.prune_epochs,
+        target_epochs=reach_epochs if target is not None else None)
+    callbacks.insert(0, schedule)
+  keep_path = os.path.join(workdir, "runs", name + ".keep_ratio.json")
+  if keep_log and method != "tfmot":
+    callbacks.append(trail.KeepRatioLog(keep_path, every_n_steps=max(1, steps_per_epoch // 5)))
+  fig1_before = None
+  if keep_log and method.startswith("ltp"):
+    fig1 = max(ltp_tf.collect_wrappers(model),
+               key=lambda w: w.pruned_variables[0].shape.num_elements())
+    fig1_before = fig1.pruned_variables[0].numpy().copy()
+  _compile(model, lr)
+  start = time.time()
+  history = model.fit(x, y, batch_size=network.batch_size, epochs=epochs, verbose=verbose,
+                      callbacks=callbacks)
+  seconds = time.time() - start
+  stripped = _strip(model, method)
+  _compile(stripped, lr)
+  report = ltp_tf.sparsity_report(stripped)
+  result = {
+      "network": network.name, "method": method, "target": target, "seed": seed,
+      "dense_accuracy": dense_accuracy,
+      "accuracy": float(stripped.evaluate(x_te, y_te, verbose=0)[1]),
+      "sparsity": report.sparsity, "kept": report.kept, "size": report.size,
+      "compression": report.size / max(report.kept, 1),
+      "layers": {f"{t.layer}/{t.weight}": t.sparsity for t in report.tensors},
+      "fully_pruned_layers": [f"{t.layer}/{t.weight}" for t in report.tensors if t.kept == 0],
+      "seconds": seconds,
+      "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+  }
+  if schedule is not None and schedule.landing:
+    result["landing"] = schedule.landing
+  if keep_log and os.path.exists(keep_path):
+    result["keep_ratio_log"] = os.path.basename(keep_path)
+  if fig1_before is not None:
+    w2_path = os.path.join(workdir, "runs", name + ".fig1.npz")
+    np.savez_compressed(w2_path, before=fig1_before,
+                        after=_stripped_kernel(stripped, fig1.layer.name),
+                        threshold=float(fig1.thresholds[0]), layer=fig1.layer.name)
+    result["fig1"] = os.path.basename(w2_path)
+  if export:
+    result["tflite"] = export_sizes(stripped, report, (x, y), (x_te, y_te))
+  trail.write_json(out, result)
+  return result
+
+
+def _stripped_kernel(model, layer_name):
+  for layer in model.submodules:
+    if getattr(layer, "name", None) == layer_name:
+      return layer.get_weights()[0]
+  raise ValueError(f"no layer {layer_name!r} in the stripped model")
+
+
+def export_sizes(stripped, report, train, test, calibration=256):
+  """Sparse TFLite (float and int8): bytes, the non-zero lower bound, LiteRT accuracy."""
+  x, _ = train
+  rows = x[:calibration]
+  sizes = {}
+  for kind, quantize in (("float", None), ("int8", "int8")):
+    rep = (lambda: ([r[None]] for r in rows)) if quantize else None
+    tflite = ltp_tf.export_tflite(stripped, quantize=quantize, representative_dataset=rep)
+    sizes[f"{kind}_bytes"] = len(tflite)
+    sizes[f"{kind}_accuracy"] = ltp_tf.evaluate_tflite(tflite, test)["accuracy"]
+  sizes["float_nnz_bound_bytes"] = 4 * report.kept
+  sizes["int8_nnz_bound_bytes"] = report.kept
+  sizes["keras_accuracy"] = float(stripped.evaluate(*test, verbose=0)[1])
+  return sizes
+
+
+def grid_specs(methods, targets, seeds, natural=True):
+  """(method, target, seed) triples: every method at every target; NATURAL ones also at
+  their natural endpoint (``ltp_noreg`` only there)."""
+  specs = []
+  for seed in seeds:
+    for method in methods:
+      if natural and method in NATURAL:
+        specs.append((method, None, seed))
+      if method != "ltp_noreg":
+        specs += [(method, t, seed) for t in targets]
+  return specs
+
+
+def run_grid(network, specs, data, workdir, export_seed=0, keep_log_seed=0, verbose=0,
+             log=print):
+  """Runs every ``(method, target, seed)`` of ``specs`` (skipping finished ones)."""
+  results = []
+  for i, (method, target, seed) in enumerate(specs):
+    start = time.time()
+    results.append(run_one(network, method, target, seed, data, workdir,
+                           export=seed == export_seed, keep_log=seed == keep_log_seed,
+                           verbose=verbose))
+    r = results[-1]
+    log(f"[{i + 1}/{len(specs)}] {network.name} {method} target={target} seed={seed}: "
+        f"sparsity {r['sparsity']:.4f} accuracy {r['accuracy']:.4f} "
+        f"({time.time() - start:.0f} s)")
+  return results
+
+
+def aggregate(results):
+  """Mean and std over seeds per (method, target): accuracy, sparsity, compression."""
+  groups = {}
+  for r in results:
+    groups.setdefault((r["method"], r["target"]), []).append(r)
+  rows = []
+  for (method, target), rs in groups.items():
+    acc = np.array([r["accuracy"] for r in rs])
+    sp = np.array([r["sparsity"] for r in rs])
+    rows.append({
+        "method": method, "target": target, "seeds": len(rs),
+        "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
+        "sparsity_mean": float(sp.mean()), "sparsity_std": float(sp.std()),
+        "compression_mean": float(np.mean([r["compression"] for r in rs])),
+        "error_mean": float(1 - acc.mean()),
+        "dense_accuracy_mean": float(np.mean([r["dense_accuracy"] for r in rs])),
+        "fully_pruned_layers": sorted({l for r in rs for l in r["fully_pruned_layers"]}),
+        "seconds_mean": float(np.mean([r["seconds"] for r in rs])),
+    })
+  order = {m: i for i, m in enumerate(METHODS)}
+  rows.sort(key=lambda r: (r["target"] is not None, r["target"] or 0, order[r["method"]]))
+  return rows
+
+
+def write_outputs(network, results, out_dir, extra=None):
+  """``benchmark_<net>.json`` and ``.md`` plus plots under ``out_dir``; returns the paths."""
+  os.makedirs(out_dir, exist_ok=True)
+  rows = aggregate(results)
+  payload = {"network": dataclasses.asdict(network), "aggregate": rows, "runs": results}
+  payload.update(extra or {})
+  json_path = os.path.join(out_dir, f"benchmark_{network.name}.json")
+  with open(json_path, "w") as f:
+    json.dump(payload, f, indent=1)
+  md_path = os.path.join(out_dir, f"benchmark_{network.name}.md")
+  with open(md_path, "w") as f:
+    f.write(markdown(network, rows, results))
+  return json_path, md_path
+
+
+def markdown(network, rows, results):
+  """The benchmark tables of one network."""
+  lines = [f"### {network.name}: {network.model} on {network.dataset}"
+           f"{f' ({network.train_examples} training images)' if network.train_examples else ''}",
+           "", f"Budget: dense {network.dense_epochs} epochs (cosine), then for every method "
+           f"{network.prune_epochs} pruning epochs (lr {network.learning_rate}) + "
+           f"{network.finetune_epochs} fine-tuning epochs (cosine), SGD momentum 0.9, batch "
+           f"{network.batch_size}. Dense accuracy "
+           f"{np.mean([r['dense_accuracy'] for r in results]):.4f} (mean over seeds).", "",
+           "| target | method | seeds | sparsity | compression | test accuracy | error | "
+           "fully pruned layers |", "|---|---|---:|---:|---:|---:|---:|---|"]
+  for r in rows:
+    target = "natural" if r["target"] is None else f"{r['target']:.0%}"
+    lines.append(
+        f"| {target} | {r['method']} | {r['seeds']} | {r['sparsity_mean']:.2%} ± "
+        f"{r['sparsity_std']:.2%} | {r['compression_mean']:.1f}× | {r['accuracy_mean']:.4f} ± "
+        f"{r['accuracy_std']:.4f} | {r['error_mean']:.2%} | "
+        f"{', '.join(r['fully_pruned_layers']) or '-'} |")
+  exported = [r for r in results if "tflite" in r]
+  if exported:
+    lines += ["", "Sparse TFLite (seed 0): bytes vs the non-zero lower bound (nnz × 4 bytes "
+              "float, nnz × 1 byte int8), and LiteRT accuracy vs Keras.", "",
+              "| target | method | float bytes | float bound | int8 bytes | int8 bound | "
+              "Keras acc. | TFLite float acc. | TFLite int8 acc. |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(exported, key=lambda r: (r["target"] or 0, METHODS.index(r["method"]))):
+      t = r["tflite"]
+      target = "natural" if r["target"] is None else f"{r['target']:.0%}"
+      lines.append(f"| {target} | {r['method']} | {t['float_bytes']:,} | "
+                   f"{t['float_nnz_bound_bytes']:,} | {t['int8_bytes']:,} | "
+                   f"{t['int8_nnz_bound_bytes']:,} | {t['keras_accuracy']:.4f} | "
+                   f"{t['float_accuracy']:.4f} | {t['int8_accuracy']:.4f} |")
+  return "\n".join(lines) + "\n"

@@ -1,0 +1,79 @@
+"""Smoke test of the benchmark harness: a tiny MLP, every method, every output field."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from benchmarks import compare
+from benchmarks import harness
+
+TINY = harness.Network("tiny", "mlp", "digits", dense_epochs=1, prune_epochs=3,
+                       finetune_epochs=1, l0_lambda=3e-4, l2_lambda=1e-2, batch_size=64,
+                       model_kwargs={"hidden": (32,)})
+
+
+def test_every_method_runs_and_writes_every_field(tmp_path, monkeypatch):
+  monkeypatch.setitem(harness.NETWORKS, "tiny", TINY)
+  out = tmp_path / "out"
+  summary = compare.run(["tiny"], [0.7], [0], list(harness.METHODS), str(tmp_path / "work"),
+                        str(out))
+  rows = summary["tiny"]
+  assert {(r["method"], r["target"]) for r in rows} == {
+      ("ltp", None), ("ltp_noreg", None), ("ltp_unstab", None)} | {
+          (m, 0.7) for m in harness.METHODS if m != "ltp_noreg"}
+  with open(out / "benchmark_tiny.json") as f:
+    runs = json.load(f)["runs"]
+  for r in runs:
+    for field in ("accuracy", "sparsity", "compression", "layers", "seconds", "tflite",
+                  "dense_accuracy", "fully_pruned_layers", "history"):
+      assert field in r, (r["method"], field)
+    t = r["tflite"]
+    assert t["float_accuracy"] == pytest.approx(t["keras_accuracy"], abs=3e-3)
+    assert t["int8_nnz_bound_bytes"] == r["kept"]
+    if r["target"] is not None:  # Matched sparsity: every method on the target.
+      assert r["sparsity"] == pytest.approx(0.7, abs=0.01), r["method"]
+  natural = {r["method"]: r["sparsity"] for r in runs if r["target"] is None}
+  assert natural["ltp"] > natural["ltp_noreg"]  # The soft L0 is what prunes.
+  for name in ("benchmark_tiny.md", "accuracy_tiny.png", "keep_ratio_tiny.png",
+               "fig1_tiny_ltp.png", "fig1_tiny_ltp_unstab.png"):
+    assert os.path.exists(out / name), name
+  # Resumable: a second call reads the finished runs instead of training again.
+  again = compare.run(["tiny"], [0.7], [0], ["gmp"], str(tmp_path / "work"), str(out))
+  assert again["tiny"][0]["accuracy_mean"] == pytest.approx(
+      next(r["accuracy"] for r in runs if r["method"] == "gmp"))
+
+
+def test_global_magnitude_pruning_uses_one_threshold_over_all_layers():
+  from ltp_tf._keras import keras  # pylint: disable=g-import-not-at-top
+  import ltp_tf  # pylint: disable=g-import-not-at-top
+  model = ltp_tf.prune_low_magnitude_learned(keras.Sequential(
+      [keras.Input((8,)), keras.layers.Dense(16), keras.layers.Dense(4)]), l0_lambda=0.0)
+  wrappers = ltp_tf.collect_wrappers(model)
+  wrappers[1].pruned_variables[0].assign(np.full((16, 4), 10.0, np.float32))  # Big layer 2.
+  gmp = harness.GlobalMagnitudePruning(0.5, reach_step=1, every_n_steps=1)
+  gmp.set_model(model)
+  gmp.on_train_begin()
+  gmp.on_train_batch_end(0)
+  kept = [int(np.count_nonzero(w.masks[0].numpy())) for w in wrappers]
+  assert sum(kept) == 192 // 2  # 50 % of all 192 weights, globally...
+  assert kept == [32, 64]  # ... all taken from the small-magnitude layer.
+  for w in wrappers:
+    assert np.all(w.pruned_variables[0].numpy()[w.masks[0].numpy() == 0] == 0)
+
+
+def test_bad_grid_arguments_are_named(tmp_path):
+  data = harness.load_data(TINY)
+  with pytest.raises(ValueError, match="method"):
+    harness.run_one(TINY, "magic", 0.5, 0, data, str(tmp_path))
+  with pytest.raises(ValueError, match="needs a target"):
+    harness.run_one(TINY, "tfmot", None, 0, data, str(tmp_path))
+  with pytest.raises(ValueError, match="ltp_noreg"):
+    harness.run_one(TINY, "ltp_noreg", 0.5, 0, data, str(tmp_path))
+  with pytest.raises(ValueError, match="overridable"):
+    compare.parse_overrides(["model=resnet50"])
+  assert compare.parse_overrides(["prune_epochs=2", "l0_lambda=1e-5"]) == {
+      "prune_epochs": 2, "l0_lambda": 1e-5}
+  assert dataclasses.replace(TINY, prune_epochs=2).prune_epochs == 2
