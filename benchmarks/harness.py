@@ -65,6 +65,11 @@ NETWORKS = {
                         finetune_epochs=10, l0_lambda=1e-6),
     "lenet5": Network("lenet5", "lenet5", "mnist", dense_epochs=10, prune_epochs=10,
                       finetune_epochs=5, l0_lambda=1e-6),
+    # Longer budgets, for the compression bars (50x LeNet-300-100, 100x LeNet-5).
+    "lenet300_long": Network("lenet300_long", "lenet300", "mnist", dense_epochs=60,
+                             prune_epochs=40, finetune_epochs=20, l0_lambda=1e-6),
+    "lenet5_long": Network("lenet5_long", "lenet5", "mnist", dense_epochs=20, prune_epochs=20,
+                           finetune_epochs=10, l0_lambda=1e-6),
     # The reduced grid of ResNet-20 (BN) on Fashion-MNIST: a 20k-image training subset.
     "resnet20": Network("resnet20", "resnet20", "fashion_mnist", dense_epochs=8,
                         prune_epochs=5, finetune_epochs=2, l0_lambda=2e-6,

@@ -65,10 +65,7 @@ class LambdaController:
     self.smoothing = float(smoothing)
     self.max_log_step = math.log(max_factor)
     self._smoothed = None
-
-  def reset(self):
-    """Forget the moving average (at the start of each ``fit``)."""
-    self._smoothed = None
+    self._previous_gap = None
 
   def factor(self, step, sparsity):
     """The factor to multiply lambda by, given the measured ``sparsity`` at ``step``."""
@@ -79,7 +76,11 @@ class LambdaController:
     # Error in log keep ratio: 4 % kept against a target of 2 % is as far off as 40 % against
     # 20 %, and needs as large a change of lambda.
     kept, wanted = 1.0 - self._smoothed, 1.0 - ramp(step, self.reach_step, self.target)
-    log_step = self.gain * math.log(max(kept, 1e-9) / wanted)
+    gap = math.log(max(kept, 1e-9) / wanted)
+    previous, self._previous_gap = self._previous_gap, gap
+    if previous is not None and gap * previous > 0 and abs(gap) < abs(previous):
+      return 1.0  # Closing in on the ramp: hold lambda (conditional integration).
+    log_step = self.gain * gap
     return math.exp(max(-self.max_log_step, min(self.max_log_step, log_step)))
 
 

@@ -19,25 +19,38 @@ def test_ramp_is_zhu_gupta_cubic():
   assert sparsity_target.ramp(1000, 100, 0.9) == 0.9
 
 
+def _controller(**kwargs):
+  return sparsity_target.LambdaController(0.9, 100, **{
+      "gain": 0.3, "smoothing": 1.0, "max_factor": 1.5, **kwargs})
+
+
 def test_controller_raises_lambda_below_the_ramp_and_lowers_it_above():
-  c = sparsity_target.LambdaController(0.9, 100, gain=0.3, smoothing=1.0, max_factor=1.5)
   # At the target: kept 10 %, wanted 10 %: no change.
-  assert c.factor(200, 0.9) == pytest.approx(1.0)
+  assert _controller().factor(200, 0.9) == pytest.approx(1.0)
   # Kept 20 % where 10 % is wanted: lambda * (20/10)**0.3.
-  assert c.factor(200, 0.8) == pytest.approx(2.0**0.3)
-  assert c.factor(200, 0.95) == pytest.approx(0.5**0.3)  # Too sparse: lower lambda.
-  assert c.factor(200, 0.0) == pytest.approx(1.5)  # Capped at max_factor.
-  assert c.factor(0, 0.5) == pytest.approx(0.5**0.3)  # The ramp starts at 0 % sparsity.
-  assert c.factor(0, 0.95) == pytest.approx(1 / 1.5)  # 5 % kept of 100 % wanted: capped.
+  assert _controller().factor(200, 0.8) == pytest.approx(2.0**0.3)
+  assert _controller().factor(200, 0.95) == pytest.approx(0.5**0.3)  # Too sparse: lower it.
+  assert _controller().factor(200, 0.0) == pytest.approx(1.5)  # Capped at max_factor.
+  assert _controller().factor(0, 0.5) == pytest.approx(0.5**0.3)  # The ramp starts at 0 %.
+  assert _controller().factor(0, 0.95) == pytest.approx(1 / 1.5)  # 5 % of 100 %: capped.
+
+
+def test_controller_holds_lambda_while_the_gap_closes():
+  c = _controller()
+  assert c.factor(200, 0.6) > 1  # 40 % kept, 10 % wanted: push.
+  assert c.factor(200, 0.7) == 1.0  # 30 % kept: closing in, hold (no wind-up).
+  assert c.factor(200, 0.65) > 1  # 35 % kept: drifting away again, push.
+  c = _controller()
+  assert c.factor(200, 0.98) < 1  # Too sparse (2 % kept): ease off...
+  assert c.factor(200, 0.97) == 1.0  # ... and stop easing off once it stops growing, since
+  assert c.factor(200, 0.97) < 1  # LTP's sparsity only ratchets up; flat: ease off again.
 
 
 def test_controller_smooths_the_measurement():
   c = sparsity_target.LambdaController(0.5, 10, gain=1.0, smoothing=0.5, max_factor=10.0)
-  c.factor(20, 0.5)  # Average 0.5.
-  # The new 0.0 counts half: average 0.25, kept 0.75 against 0.5 wanted.
-  assert c.factor(20, 0.0) == pytest.approx(1.5)
-  c.reset()
-  assert c.factor(20, 0.0) == pytest.approx(2.0)
+  c.factor(20, 0.8)  # Average 0.8: 20 % kept of 50 % wanted.
+  # The new 0.0 counts half: average 0.4, kept 0.6 against 0.5 wanted (and the gap flipped).
+  assert c.factor(20, 0.0) == pytest.approx(1.2)
 
 
 @pytest.mark.parametrize("kwargs, match", [

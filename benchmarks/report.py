@@ -1,0 +1,162 @@
+r"""Writes BENCHMARKS.md from the benchmark results (JSON) and the hand-written notes.
+
+  python benchmarks/report.py          # reads benchmarks/results/*.json, benchmarks/notes.md
+
+Tables are generated, never typed: the grid per network (``compare.py``), the bars of
+issue 4 checked against the runs, LTP against TFMOT and GMP at every matched sparsity, the
+training cost (``cost.py``), and whatever other result files exist (``seeds``, ``deploy``).
+"""
+
+import json
+import os
+
+import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(_HERE, "results")
+ROOT = os.path.dirname(_HERE)
+
+# (network, largest allowed test error, smallest compression, label): the bars of issue 4.
+BARS = {
+    "lenet300": (0.018, 50.0, "LeNet-300-100 / MNIST: >= 50x compression at <= 1.8 % error "
+                 "(Han et al. 12x at 1.59 %, DNS 56x at 1.99 %, Sparse VD 68x at 1.92 %)"),
+    "lenet5": (0.009, 100.0, "LeNet-5 / MNIST: >= 100x at <= 0.9 % error (Han 12x at 0.77 %, "
+               "DNS 111x at 0.91 %, Sparse VD 280x at 0.75 %)"),
+}
+
+
+def _load(name):
+  path = os.path.join(RESULTS, name)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def bar_check(network, rows, dense_accuracy):
+  """One line per bar: met / missed by how much, from the aggregated LTP rows (of every
+  budget of ``network``: each row's ``network`` names its grid)."""
+  lines = []
+  ltp = [r for r in rows if r["method"] == "ltp"]
+  if network in BARS:
+    max_error, min_compression, label = BARS[network]
+    best = max((r for r in ltp if r["error_mean"] <= max_error),
+               key=lambda r: r["compression_mean"], default=None)
+    at_compression = [r for r in ltp if r["compression_mean"] >= min_compression * 0.999]
+    if best and best["compression_mean"] >= min_compression * 0.999:
+      verdict = (f"**met**: {best['compression_mean']:.1f}× at {best['error_mean']:.2%} "
+                 f"error ({best['network']})")
+    else:
+      parts = []
+      if best:
+        parts.append(f"within {max_error:.1%} error the best is {best['compression_mean']:.1f}× "
+                     f"({best['error_mean']:.2%}, {best['network']})")
+      if at_compression:
+        low = min(at_compression, key=lambda r: r["error_mean"])
+        parts.append(f"at {low['compression_mean']:.0f}× the lowest error is "
+                     f"{low['error_mean']:.2%} ({low['error_mean'] - max_error:+.2%} over the "
+                     f"bar, {low['network']})")
+      verdict = "**missed**: " + "; ".join(parts)
+    lines.append(f"- {label}: {verdict}.")
+  elif network == "resnet20":
+    ok = [r for r in ltp if r["compression_mean"] >= 9.99 and
+          r["accuracy_mean"] >= dense_accuracy - 0.01]
+    best = max(ltp, key=lambda r: r["compression_mean"], default=None)
+    verdict = ("**met**" if ok else "**missed**") + (
+        f": {best['compression_mean']:.1f}× at {best['accuracy_mean']:.4f} vs dense "
+        f"{dense_accuracy:.4f} ({best['accuracy_mean'] - dense_accuracy:+.2%})" if best else "")
+    lines.append(f"- ResNet-20 (BN) / Fashion-MNIST: >= 10× within 1 pt of dense: {verdict}.")
+  return lines
+
+
+def matched(rows):
+  """LTP minus TFMOT and minus GMP (mean accuracy) at each target, with the stds."""
+  lines = ["| target | LTP | TFMOT | GMP | LTP − TFMOT | LTP − GMP |",
+           "|---|---:|---:|---:|---:|---:|"]
+  verdicts = []
+  by = {(r["method"], r["target"]): r for r in rows}
+  for target in sorted({r["target"] for r in rows if r["target"] is not None}):
+    ltp, tf, gmp = (by.get((m, target)) for m in ("ltp", "tfmot", "gmp"))
+    if not ltp:
+      continue
+    cells = [f"{target:.0%}"]
+    for r in (ltp, tf, gmp):
+      cells.append(f"{r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f}" if r else "-")
+    for other in (tf, gmp):
+      if other:
+        diff = ltp["accuracy_mean"] - other["accuracy_mean"]
+        noise = np.hypot(ltp["accuracy_std"], other["accuracy_std"])
+        cells.append(f"{diff:+.2%}")
+        verdicts.append(diff >= 0 or -diff <= noise)
+      else:
+        cells.append("-")
+    lines.append("| " + " | ".join(cells) + " |")
+  return lines, verdicts
+
+
+def cost_section(cost):
+  from benchmarks import cost as cost_lib  # pylint: disable=g-import-not-at-top
+  lines = [cost_lib.markdown(cost), ""]
+  for name, r in cost.items():
+    s = r["steps"]
+    worst = max(s["ltp_soft"]["cpu_ratio"], s["ltp_hard"]["cpu_ratio"])
+    met = worst <= 1.15 and worst <= s["tfmot"]["cpu_ratio"]
+    lines.append(
+        f"- {name}: LTP soft {s['ltp_soft']['cpu_ratio']:.2f}× / hard "
+        f"{s['ltp_hard']['cpu_ratio']:.2f}× plain CPU time per step (wall "
+        f"{s['ltp_soft']['wall_ratio']:.2f}× / {s['ltp_hard']['wall_ratio']:.2f}×); TFMOT "
+        f"{s['tfmot']['cpu_ratio']:.2f}× (wall {s['tfmot']['wall_ratio']:.2f}×). Bar <= 1.15× "
+        f"and no worse than TFMOT: **{'met' if met else 'missed'}**.")
+  return lines
+
+
+def build():
+  notes_path = os.path.join(_HERE, "notes.md")
+  notes = open(notes_path).read() if os.path.exists(notes_path) else ""
+  parts = ["# Benchmarks", "",
+           "Generated by `python benchmarks/report.py` from `benchmarks/results/*.json`; the "
+           "commands that produced each file are given in its section. Machine: 2 CPU cores "
+           "(shared with other work while the grids ran), no GPU.", "", notes.strip(), ""]
+  bars, comparisons = [], []
+  for base in ("lenet300", "lenet5", "resnet20"):
+    budgets = [n for n in (base, base + "_long") if _load(f"benchmark_{n}.json")]
+    if not budgets:
+      continue
+    all_rows = [dict(r, network=n) for n in budgets for r in _load(f"benchmark_{n}.json")[
+        "aggregate"]]
+    dense = float(np.mean([r["dense_accuracy_mean"] for r in all_rows if r["network"] == base]
+                          or [r["dense_accuracy_mean"] for r in all_rows]))
+    bars += bar_check(base, all_rows, dense)
+  for network in ("lenet300", "lenet5", "resnet20", "lenet300_long", "lenet5_long"):
+    result = _load(f"benchmark_{network}.json")
+    if not result:
+      continue
+    rows = result["aggregate"]
+    table, verdicts = matched(rows)
+    comparisons.append(f"- {network}: LTP at least as accurate as TFMOT and GMP (or within "
+                       f"their seed noise) at {sum(verdicts)} of {len(verdicts)} comparisons.")
+    with open(os.path.join(RESULTS, f"benchmark_{network}.md")) as f:
+      grid = f.read()
+    parts += [f"## {network}", "", grid, "", "LTP against the baselines at matched sparsity "
+              "(mean ± std over seeds):", "", *table, "",
+              f"![accuracy vs sparsity](benchmarks/results/accuracy_{network}.png)",
+              f"![keep ratio](benchmarks/results/keep_ratio_{network}.png)", ""]
+  cost = _load("cost.json")
+  if cost:
+    parts += ["## Training cost", "", "`python benchmarks/cost.py --data_dir=../shared/data` "
+              "(batch 128; medians over interleaved rounds in one process).", "",
+              *cost_section(cost), ""]
+  for name, title in (("seeds", "Seed variance"), ("deploy", "Deployment sizes")):
+    path = os.path.join(RESULTS, f"{name}.md")
+    if os.path.exists(path):
+      with open(path) as f:
+        parts += [f"## {title}", "", f.read(), ""]
+  parts[6:6] = ["## Where we stand against the bars", "", *bars, *comparisons, ""]
+  with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+    f.write("\n".join(parts).rstrip() + "\n")
+
+
+if __name__ == "__main__":
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, ROOT)
+  build()
