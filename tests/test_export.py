@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow_model_optimization as tfmot
 
 import layer_cases
 import ltp_tf
@@ -74,3 +75,15 @@ def test_bad_export_arguments_are_named():
     ltp_tf.export_tflite(model, quantize="int8")
   with pytest.raises(ValueError, match="dataset"):
     ltp_tf.evaluate_tflite(ltp_tf.export_tflite(model), [1, 2, 3])
+
+
+def test_quantization_aware_model_exports_int8_without_calibration_data():
+  model, x = _pruned(_mlp(), (64,))
+  qat = tfmot.quantization.keras.quantize_model(ltp_tf.strip_pruning(model))
+  expected = qat(x).numpy()
+  logits = ltp_tf.evaluate_tflite(ltp_tf.export_tflite(qat, quantize="int8"), (x, None))["logits"]
+  assert np.mean(logits.argmax(-1) == expected.argmax(-1)) >= 0.8
+  with pytest.raises(ValueError, match="quantization-aware.*quantize='int8'"):
+    ltp_tf.export_tflite(qat)
+  with pytest.raises(TypeError, match="sparse"):
+    ltp_tf.export_tflite(model, sparse="no")
