@@ -15,6 +15,7 @@ from ltp_tf.prune import prune_low_magnitude_learned
 from ltp_tf.prune import prune_scope
 from ltp_tf.prune import strip_pruning
 from ltp_tf.report import sparsity_report
+from ltp_tf.tflite_inspect import tflite_weights
 from ltp_tf.wrapper import PruneLearnedThreshold
 
 __version__ = "0.1.0"
@@ -31,4 +32,5 @@ __all__ = [
     "prune_scope",
     "sparsity_report",
     "strip_pruning",
+    "tflite_weights",
 ]
