@@ -36,9 +36,10 @@ class TfliteWeight:
   nonzero: int       # Non-zero elements.
   sparse: bool       # Stored in TFLite's sparse format.
   densify: bool      # A DENSIFY op rebuilds it dense at run time.
-  block: str         # "random", a block shape such as "1x4", or "" when dense.
+  block: str         # "random", a block shape such as "1x4" (rows x columns), "" if dense.
   value_bytes: int   # Bytes of the stored values.
   index_bytes: int   # Bytes of the sparse format's segment and index arrays.
+  quantization_bytes: int  # Bytes of its quantization scales (float32) and zero points (int64).
   reason: str        # Why it was kept dense ("" when sparse).
 
   @property
@@ -66,6 +67,14 @@ def _op_names(model, schema):
   names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
   return [names.get(max(c.builtinCode, c.deprecatedBuiltinCode), "CUSTOM")
           for c in model.operatorCodes]
+
+
+def _quantization_bytes(quantization):
+  if quantization is None:
+    return 0
+  scales = 0 if quantization.scale is None else len(quantization.scale)
+  zero_points = 0 if quantization.zeroPoint is None else len(quantization.zeroPoint)
+  return 4 * scales + 8 * zero_points
 
 
 def _dense_reason(op, operand, shape, sparsity):
@@ -133,14 +142,17 @@ def tflite_weights(tflite_bytes_or_path):
                              (dim.arrayIndices, dim.arrayIndicesType)):
           if vector is not None:
             index_bytes += len(vector.values) * _INDEX_BYTES[kind]
-      block_map = list(sparsity.blockMap) if sparsity.blockMap is not None else []
-      block_dims = [int(d.denseSize) for d in sparsity.dimMetadata[len(shape):]]
-      block = "x".join(str(d) for d in block_dims) if block_map else "random"
+      block_map = [int(d) for d in sparsity.blockMap] if sparsity.blockMap is not None else []
+      block_shape = [1] * len(shape)
+      for dim, meta in zip(block_map, sparsity.dimMetadata[len(shape):]):
+        block_shape[dim] = int(meta.denseSize)
+      block = "x".join(str(d) for d in block_shape) if block_map else "random"
     else:
       reason = _dense_reason(op, operand, shape, 1.0 - nonzero / size if size else 0.0)
     rows.append(TfliteWeight(
         name=tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name),
         op=op, shape=shape, dtype=np.dtype(dtype).name if dtype is not None else str(tensor.type),
         size=size, nonzero=nonzero, sparse=sparsity is not None, densify=densify,
-        block=block, value_bytes=len(data), index_bytes=index_bytes, reason=reason))
+        block=block, value_bytes=len(data), index_bytes=index_bytes,
+        quantization_bytes=_quantization_bytes(tensor.quantization), reason=reason))
   return rows
