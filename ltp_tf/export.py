@@ -1,12 +1,14 @@
 """Sparse TFLite export and evaluation with LiteRT."""
 
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from ltp_tf import prune
+from ltp_tf import tflite_inspect
 
 _QUANTIZE = (None, "int8", "float16")
 
@@ -35,7 +37,8 @@ def export_tflite(model, path=None, *, quantize=None, representative_dataset=Non
       ``TFLiteConverter.representative_dataset``; required for ``"int8"`` unless the model is
       quantization-aware.
     sparse: False stores every weight dense (no ``EXPERIMENTAL_SPARSITY``), e.g. to measure
-      what the sparse encoding saves.
+      what the sparse encoding saves. With ``"float16"``, a file whose float16 filters the
+      converter stored block-sparse (which LiteRT cannot read) is stored dense, with a warning.
 
   Returns:
     The flatbuffer as ``bytes`` (also written to ``path`` when given).
@@ -58,6 +61,17 @@ def export_tflite(model, path=None, *, quantize=None, representative_dataset=Non
   if quantize == "int8" and representative_dataset is None and not quantization_aware:
     raise ValueError('quantize="int8" needs representative_dataset= (a callable yielding '
                      "lists of sample input arrays) to calibrate activation ranges.")
+  tflite = _convert(model, quantize, representative_dataset, sparse, quantization_aware)
+  if quantize == "float16" and sparse and _unreadable_float16(tflite):
+    tflite = _convert(model, quantize, representative_dataset, False, quantization_aware)
+  if path is not None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+      f.write(tflite)
+  return tflite
+
+
+def _convert(model, quantize, representative_dataset, sparse, quantization_aware):
   specs = [tf.TensorSpec(t.shape, t.dtype) for t in model.inputs]
   if len(specs) == 1:
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs[0])
@@ -72,12 +86,23 @@ def export_tflite(model, path=None, *, quantize=None, representative_dataset=Non
   elif quantize == "int8" and not quantization_aware:
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-  tflite = converter.convert()
-  if path is not None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as f:
-      f.write(tflite)
-  return tflite
+  return converter.convert()
+
+
+def _unreadable_float16(tflite):
+  """True, with a warning, if TF 2.20's converter stored float16 filters block-sparse.
+
+  It does so without a DENSIFY op: the DEQUANTIZE in front of such a filter reads the
+  compressed buffer as if it were dense, and every LiteRT kernel set computes NaN or garbage.
+  """
+  broken = [w.name for w in tflite_inspect.tflite_weights(tflite)
+            if w.dtype == "float16" and w.sparse and not w.densify]
+  if broken:
+    warnings.warn(
+        f"quantize='float16': the converter stored {len(broken)} float16 filter(s) block-sparse "
+        f"without DENSIFY ({', '.join(broken)}), which LiteRT cannot read (NaN outputs). The "
+        "file is stored dense instead; export float32 or int8 for a sparse file.", stacklevel=3)
+  return bool(broken)
 
 
 def _is_quantization_aware(model):
