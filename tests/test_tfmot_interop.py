@@ -265,8 +265,10 @@ def test_sparsity_preserving_clustering_keeps_ltp_zeros():
 def test_mnist_ltp_pqat_int8_tflite_agrees_with_keras(shared_data_dir):
   """MNIST, 12k training images: LTP, PQAT, int8 sparse TFLite on the 10k test images.
 
-  Measured here (6 s on 2 shared cores): 97.84 % sparse; float sparse TFLite 0.9547, post-
-  training int8 0.9550 (argmax agreement with Keras 0.9985), PQAT int8 0.9561 (1.0000).
+  PQAT fine-tunes for one more epoch, so its int8 file is compared with a control: the float
+  LTP model fine-tuned for that same epoch. Measured here (26 s on 2 busy CPU cores): 95.36 %
+  sparse; float sparse TFLite 0.9621, post-training int8 0.9615 (argmax agreement with Keras
+  0.9983); PQAT int8 0.9634 (agreement 0.9999) vs control 0.9644.
   """
   (x_tr, y_tr), (x_te, y_te) = data.idx_dataset("mnist", shared_data_dir)
   x_tr, y_tr = x_tr[:12000], y_tr[:12000]
@@ -274,7 +276,7 @@ def test_mnist_ltp_pqat_int8_tflite_agrees_with_keras(shared_data_dir):
                             L.Flatten(), L.Dense(64, activation="relu"), L.Dense(10)])
   model.compile(keras.optimizers.SGD(0.05, momentum=0.9), LOSS, metrics=["accuracy"])
   model.fit(x_tr, y_tr, epochs=2, batch_size=64, verbose=0)
-  ltp = ltp_tf.prune_low_magnitude_learned(model, l0_lambda=1e-5)
+  ltp = ltp_tf.prune_low_magnitude_learned(model, l0_lambda=3e-6)
   ltp.compile(keras.optimizers.SGD(0.05, momentum=0.9), LOSS, metrics=["accuracy"])
   ltp.fit(x_tr, y_tr, epochs=3, batch_size=64, verbose=0,
           callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=2)])
@@ -288,7 +290,7 @@ def test_mnist_ltp_pqat_int8_tflite_agrees_with_keras(shared_data_dir):
   ptq = ltp_tf.evaluate_tflite(int8, (x_te, y_te))
   ptq_agree = np.mean(ptq["logits"].argmax(-1) == keras_float)
 
-  # PQAT, one epoch, then int8 with the learned ranges.
+  # PQAT, one epoch, then int8 with the learned ranges; every LTP zero stays zero.
   qat = ltp_tf.quantize_preserving_sparsity(ltp)
   qat.compile(keras.optimizers.SGD(0.01, momentum=0.9), LOSS, metrics=["accuracy"])
   qat.fit(x_tr, y_tr, epochs=1, batch_size=64, verbose=0)
@@ -298,9 +300,15 @@ def test_mnist_ltp_pqat_int8_tflite_agrees_with_keras(shared_data_dir):
   pqat = ltp_tf.evaluate_tflite(ltp_tf.export_tflite(qat, quantize="int8"), (x_te, y_te))
   pqat_agree = np.mean(pqat["logits"].argmax(-1) ==
                        qat.predict(x_te, batch_size=512, verbose=0).argmax(-1))
+
+  # Control: the float LTP model (mask frozen) trained for the same epoch.
+  ltp.compile(keras.optimizers.SGD(0.01, momentum=0.9), LOSS, metrics=["accuracy"])
+  ltp.fit(x_tr, y_tr, epochs=1, batch_size=64, verbose=0)
+  control = ltp_tf.evaluate_tflite(ltp_tf.export_tflite(ltp), (x_te, y_te))["accuracy"]
   summary = (f"sparsity {sparsity:.4f}, float sparse TFLite {float_acc:.4f}, PTQ int8 "
              f"{ptq['accuracy']:.4f} (agree {ptq_agree:.4f}), PQAT int8 {pqat['accuracy']:.4f} "
-             f"(agree {pqat_agree:.4f})")
+             f"(agree {pqat_agree:.4f}), control {control:.4f}")
   assert sparsity >= 0.5, summary
   assert ptq_agree >= 0.99 and pqat_agree >= 0.99, summary
-  assert abs(pqat["accuracy"] - float_acc) <= 0.005, summary
+  assert abs(ptq["accuracy"] - float_acc) <= 0.005, summary
+  assert abs(pqat["accuracy"] - control) <= 0.005, summary
