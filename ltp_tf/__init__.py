@@ -15,6 +15,9 @@ from ltp_tf.prune import prune_low_magnitude_learned
 from ltp_tf.prune import prune_scope
 from ltp_tf.prune import strip_pruning
 from ltp_tf.report import sparsity_report
+from ltp_tf.tflite_inspect import tflite_weights
+from ltp_tf.tfmot_interop import quantize_preserving_sparsity
+from ltp_tf.tfmot_interop import to_tfmot
 from ltp_tf.wrapper import PruneLearnedThreshold
 
 __version__ = "0.1.0"
@@ -29,6 +32,9 @@ __all__ = [
     "hard_prune",
     "prune_low_magnitude_learned",
     "prune_scope",
+    "quantize_preserving_sparsity",
     "sparsity_report",
     "strip_pruning",
+    "tflite_weights",
+    "to_tfmot",
 ]

@@ -1,21 +1,27 @@
 """Sparse TFLite export and evaluation with LiteRT."""
 
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_model_optimization as tfmot
 
 from ltp_tf import prune
+from ltp_tf import tflite_inspect
 
 _QUANTIZE = (None, "int8", "float16")
 
 
-def export_tflite(model, path=None, *, quantize=None, representative_dataset=None):
+def export_tflite(model, path=None, *, quantize=None, representative_dataset=None, sparse=True):
   """Converts ``model`` to a sparse TFLite flatbuffer.
 
   Wrapped models are stripped first (``ltp_tf.strip_pruning``). The converter runs with
   ``tf.lite.Optimize.EXPERIMENTAL_SPARSITY``, which stores sufficiently sparse weights in a
-  sparse format. Inputs and outputs stay float32 in every mode.
+  sparse format (see ``ltp_tf.tflite_weights`` for which). Inputs and outputs stay float32 in
+  every mode. A quantization-aware model (``ltp_tf.quantize_preserving_sparsity``, or
+  ``tfmot.quantization.keras.quantize_model``) exports with ``quantize="int8"`` and needs no
+  ``representative_dataset``: its ranges were learned.
 
   Example::
 
@@ -28,40 +34,80 @@ def export_tflite(model, path=None, *, quantize=None, representative_dataset=Non
     quantize: None (float32), ``"int8"`` (full-integer weights and activations; needs
       ``representative_dataset``) or ``"float16"`` (float16 weights).
     representative_dataset: callable yielding lists of input arrays, as for
-      ``TFLiteConverter.representative_dataset``; required for ``"int8"``.
+      ``TFLiteConverter.representative_dataset``; required for ``"int8"`` unless the model is
+      quantization-aware.
+    sparse: False stores every weight dense (no ``EXPERIMENTAL_SPARSITY``), e.g. to measure
+      what the sparse encoding saves. With ``"float16"``, a file whose float16 filters the
+      converter stored block-sparse (which LiteRT cannot read) is stored dense, with a warning.
 
   Returns:
     The flatbuffer as ``bytes`` (also written to ``path`` when given).
+
+  Raises:
+    ValueError: for a bad argument, naming it.
   """
   if quantize not in _QUANTIZE:
     raise ValueError(f"quantize must be one of {_QUANTIZE}, got {quantize!r}")
-  if quantize == "int8" and representative_dataset is None:
-    raise ValueError('quantize="int8" needs representative_dataset= (a callable yielding '
-                     "lists of sample input arrays) to calibrate activation ranges.")
+  if not isinstance(sparse, bool):
+    raise TypeError(f"sparse must be a bool, got {sparse!r}")
   if quantize != "int8" and representative_dataset is not None:
     raise ValueError("representative_dataset is only used with quantize='int8', got "
                      f"quantize={quantize!r}.")
   model = prune.strip_pruning(model)
+  quantization_aware = _is_quantization_aware(model)
+  if quantization_aware and quantize != "int8":
+    raise ValueError(f"Model '{model.name}' is quantization-aware (it has TFMOT QuantizeWrapper "
+                     f"layers): export it with quantize='int8', got quantize={quantize!r}.")
+  if quantize == "int8" and representative_dataset is None and not quantization_aware:
+    raise ValueError('quantize="int8" needs representative_dataset= (a callable yielding '
+                     "lists of sample input arrays) to calibrate activation ranges.")
+  tflite = _convert(model, quantize, representative_dataset, sparse, quantization_aware)
+  if quantize == "float16" and sparse and _unreadable_float16(tflite):
+    tflite = _convert(model, quantize, representative_dataset, False, quantization_aware)
+  if path is not None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+      f.write(tflite)
+  return tflite
+
+
+def _convert(model, quantize, representative_dataset, sparse, quantization_aware):
   specs = [tf.TensorSpec(t.shape, t.dtype) for t in model.inputs]
   if len(specs) == 1:
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs[0])
   else:
     fn = tf.function(lambda *x: model(list(x), training=False)).get_concrete_function(*specs)
   converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
-  converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+  converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else []
   if quantize is not None:
     converter.optimizations.append(tf.lite.Optimize.DEFAULT)
   if quantize == "float16":
     converter.target_spec.supported_types = [tf.float16]
-  elif quantize == "int8":
+  elif quantize == "int8" and not quantization_aware:
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-  tflite = converter.convert()
-  if path is not None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as f:
-      f.write(tflite)
-  return tflite
+  return converter.convert()
+
+
+def _unreadable_float16(tflite):
+  """True, with a warning, if TF 2.20's converter stored float16 filters block-sparse.
+
+  It does so without a DENSIFY op: the DEQUANTIZE in front of such a filter reads the
+  compressed buffer as if it were dense, and every LiteRT kernel set computes NaN or garbage.
+  """
+  broken = [w.name for w in tflite_inspect.tflite_weights(tflite)
+            if w.dtype == "float16" and w.sparse and not w.densify]
+  if broken:
+    warnings.warn(
+        f"quantize='float16': the converter stored {len(broken)} float16 filter(s) block-sparse "
+        f"without DENSIFY ({', '.join(broken)}), which LiteRT cannot read (NaN outputs). The "
+        "file is stored dense instead; export float32 or int8 for a sparse file.", stacklevel=3)
+  return bool(broken)
+
+
+def _is_quantization_aware(model):
+  return any(isinstance(layer, tfmot.quantization.keras.QuantizeWrapper)
+             for layer in prune.iter_layers(model))
 
 
 def _batches(dataset):

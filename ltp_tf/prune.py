@@ -12,7 +12,8 @@ PruneLearnedThreshold = wrapper_lib.PruneLearnedThreshold
 keras.saving.register_keras_serializable(package="ltp_tf")(PruneLearnedThreshold)
 
 
-def _is_subclassed(model):
+def is_subclassed(model):
+  """True for a subclassed model (neither Sequential nor functional), which cannot be cloned."""
   # pylint: disable-next=protected-access
   return not (isinstance(model, keras.Sequential) or model._is_graph_network)
 
@@ -78,7 +79,7 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     raise registry.unsupported_error(layer)
 
   def _prune_model(model):
-    if _is_subclassed(model):
+    if is_subclassed(model):
       raise ValueError(
           f"Model '{model.name}' is a subclassed model, which cannot be cloned. Wrap its "
           "layers with ltp_tf.PruneLearnedThreshold(...) in its __init__ instead.")
@@ -190,25 +191,42 @@ def strip_pruning(model):
     return model
   if isinstance(model, PruneLearnedThreshold):
     return _stripped_layer(model)
-  if _is_subclassed(model):
+  if is_subclassed(model):
     raise ValueError(
         f"strip_pruning cannot rebuild subclassed model '{model.name}'. Build the model as a "
         "Sequential or functional model, or read each wrapper's pruned_weights().")
-  copies = []  # (original layer, new layer, weights to load)
+  return clone_replacing_wrappers(model, unwrapped_copy)
+
+
+def unwrapped_copy(wrapper):
+  """A new, unbuilt layer with the configuration of the layer inside ``wrapper``."""
+  return wrapper.layer.__class__.from_config(wrapper.layer.get_config())
+
+
+def clone_replacing_wrappers(model, replace):
+  """A copy of Sequential or functional ``model`` with each wrapper replaced by ``replace``.
+
+  ``replace(wrapper)`` returns a new layer whose ``set_weights`` takes the wrapped layer's
+  weights; they are loaded hard-pruned (eq. 1) after cloning. Other layers are copied with
+  their weights, nested models recursively. ``model`` is not changed.
+  """
+  copies = []  # (new layer, weights to load)
 
   def clone(layer):
     if isinstance(layer, keras.Model):
-      return strip_pruning(layer) if collect_wrappers(layer) else _fresh_copy(layer, copies)
+      if collect_wrappers(layer):
+        return clone_replacing_wrappers(layer, replace)
+      return _fresh_copy(layer, copies)
     if isinstance(layer, PruneLearnedThreshold):
-      new = layer.layer.__class__.from_config(layer.layer.get_config())
+      new = replace(layer)
       copies.append((new, _pruned_layer_weights(layer)))
       return new
     return _fresh_copy(layer, copies)
 
-  stripped = keras.models.clone_model(model, clone_function=clone)
+  cloned = keras.models.clone_model(model, clone_function=clone)
   for new, weights in copies:
     new.set_weights(weights)
-  return stripped
+  return cloned
 
 
 def _fresh_copy(layer, copies):
@@ -226,7 +244,8 @@ def _pruned_layer_weights(wrapper):
 
 
 def _stripped_layer(wrapper):
-  new = wrapper.layer.__class__.from_config(wrapper.layer.get_config())
+  """A built copy of the wrapper's layer holding its hard-pruned weights (eq. 1)."""
+  new = unwrapped_copy(wrapper)
   new.build_from_config(wrapper.layer.get_build_config())
   new.set_weights(_pruned_layer_weights(wrapper))
   return new

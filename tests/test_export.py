@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow_model_optimization as tfmot
 
 import layer_cases
 import ltp_tf
@@ -74,3 +75,34 @@ def test_bad_export_arguments_are_named():
     ltp_tf.export_tflite(model, quantize="int8")
   with pytest.raises(ValueError, match="dataset"):
     ltp_tf.evaluate_tflite(ltp_tf.export_tflite(model), [1, 2, 3])
+
+
+def test_quantization_aware_model_exports_int8_without_calibration_data():
+  model, x = _pruned(_mlp(), (64,))
+  qat = tfmot.quantization.keras.quantize_model(ltp_tf.strip_pruning(model))
+  expected = qat(x).numpy()
+  logits = ltp_tf.evaluate_tflite(ltp_tf.export_tflite(qat, quantize="int8"), (x, None))["logits"]
+  assert np.mean(logits.argmax(-1) == expected.argmax(-1)) >= 0.8
+  with pytest.raises(ValueError, match="quantization-aware.*quantize='int8'"):
+    ltp_tf.export_tflite(qat)
+  with pytest.raises(TypeError, match="sparse"):
+    ltp_tf.export_tflite(model, sparse="no")
+
+
+def test_float16_export_never_yields_block_sparse_filters_litert_cannot_read():
+  """TF 2.20 stores a float16 filter with 1x4-block zeros sparse and without DENSIFY; LiteRT's
+  DEQUANTIZE then reads the compressed buffer as dense (NaN). export_tflite stores it dense."""
+  model = keras.Sequential([keras.Input((800,)), L.Dense(500, activation="relu"), L.Dense(10)])
+  rng = np.random.default_rng(0)
+  kernel = model.layers[0].kernel
+  keep = np.zeros(kernel.shape.num_elements(), bool)
+  keep[rng.choice(keep.size, 24, replace=False)] = True
+  kernel.assign((kernel.numpy().ravel() * keep).reshape(kernel.shape))
+  x = rng.normal(size=(8, 800)).astype(np.float32)
+  with pytest.warns(UserWarning, match="block-sparse without DENSIFY"):
+    tflite = ltp_tf.export_tflite(model, quantize="float16")
+  assert not any(w.sparse for w in ltp_tf.tflite_weights(tflite) if w.dtype == "float16")
+  logits = ltp_tf.evaluate_tflite(tflite, (x, None))["logits"]
+  np.testing.assert_allclose(logits, model(x).numpy(), atol=1e-2)
+  float32 = ltp_tf.tflite_weights(ltp_tf.export_tflite(model))  # Block-sparse, readable.
+  assert [w.block for w in float32 if w.shape == (500, 800)] == ["1x4"]
