@@ -28,6 +28,7 @@ from ltp_tf import registry
 from ltp_tf import soft_prune
 from ltp_tf import sparsity_target
 from ltp_tf._keras import keras
+from ltp_tf._keras import master_value
 
 # A default that visibly prunes small MLP/CNNs trained with SGD within a few epochs
 # (README: "Choosing l0_lambda"). It multiplies a raw count of kept weights, eq. (9).
@@ -123,6 +124,9 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient,
                        regularizer, target_sparsity)
     kwargs.setdefault("name", f"ltp_{layer.name}")
+    # The wrapper runs the layer's call inside its own autocast scope, so it takes the layer's
+    # dtype policy (e.g. a float32 output layer in a mixed_float16 model stays float32).
+    kwargs.setdefault("dtype", layer.dtype_policy)
     super().__init__(layer, **kwargs)
     self._l0_lambda_init = float(l0_lambda)
     self.temperature = float(temperature)
@@ -170,7 +174,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       t0 = self.temperature
       self._temperature.append(self.add_weight(
           f"{prefix}_temperature", shape=(), dtype=tf.float32, trainable=False, autocast=False,
-          initializer=lambda shape, dtype, w=w: soft_prune.temperature(w, t0)))
+          initializer=lambda shape, dtype, w=w: soft_prune.temperature(master_value(w), t0)))
       self._mask.append(self.add_weight(
           f"{prefix}_mask", shape=w.shape, dtype=dtype, initializer="ones", trainable=False,
           aggregation=tf.VariableAggregation.MEAN, autocast=False))
@@ -199,19 +203,28 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     return [tf.where(hard, frozen, tau)
             for tau, frozen in zip(self._soft_thresholds(), self._frozen)]
 
+  def _masters(self):
+    """Each pruned weight's value in its stored dtype (float32 under mixed precision)."""
+    return [master_value(w) for w in self.pruned_variables]
+
   def _soft_outputs(self):
-    """Soft phase: ``v`` per weight (eq. 2) and the wrapper's summed soft L0 (eq. 6)."""
-    outs = [soft_prune.soft_prune_and_l0(w, tau, t, self.stabilized_gradient)
-            for w, tau, t in zip(self.pruned_variables, self._soft_thresholds(),
-                                 self._temperature)]
+    """Soft phase: ``v`` per weight (eq. 2) and the wrapper's summed soft L0 (eq. 6).
+
+    The sigmoid's argument is computed from the float32 master weight, and ``v`` is given in
+    the dtype the inner layer reads the weight in (``w.dtype``: float16/bfloat16 inside the
+    call of a mixed-precision layer).
+    """
+    outs = [soft_prune.soft_prune_and_l0(w32, tau, t, self.stabilized_gradient, dtype=w.dtype)
+            for w32, w, tau, t in zip(self._masters(), self.pruned_variables,
+                                      self._soft_thresholds(), self._temperature)]
     return [v for v, _ in outs], tf.add_n([l0 for _, l0 in outs])
 
   def _pruned_tensors(self):
     """The tensors the inner layer runs with, and the summed soft L0 (0 in the hard phase)."""
 
     def hard_fn():
-      return ([w * tf.cast(m, w.dtype) for w, m in
-               zip([tf.convert_to_tensor(v) for v in self.pruned_variables], self._mask)],
+      return ([tf.cast(w32 * tf.cast(m, w32.dtype), w.dtype) for w32, w, m in
+               zip(self._masters(), self.pruned_variables, self._mask)],
               tf.constant(0.0))
 
     return tf.cond(tf.equal(self.phase, HARD), hard_fn, self._soft_outputs)
@@ -282,13 +295,13 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def soft_l0(self):
     """Sum over this wrapper's weights of the soft L0 of eq. (6)."""
     return tf.add_n([soft_prune.soft_l0(w, tau, t) for w, tau, t
-                     in zip(self.pruned_variables, self._soft_thresholds(), self._temperature)])
+                     in zip(self._masters(), self._soft_thresholds(), self._temperature)])
 
   def pruned_weights(self):
     """The hard-pruned weights: eq. (1) in the soft phase, ``w * mask`` in the hard phase."""
     hard = tf.equal(self.phase, HARD)
     return [tf.where(hard, w * tf.cast(m, w.dtype), soft_prune.hard_prune(w, tau))
-            for w, m, tau in zip(self.pruned_variables, self._mask, self._thresholds())]
+            for w, m, tau in zip(self._masters(), self._mask, self._thresholds())]
 
   def hard_prune(self):
     """Freezes the masks from the learned thresholds (eq. 1) and enters the hard phase.
@@ -300,7 +313,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise ValueError(f"Wrapper '{self.name}' is not built yet; call the model once first.")
     if self.is_hard:
       return
-    for w, m, frozen, tau in zip(self.pruned_variables, self._mask, self._frozen,
+    for w, m, frozen, tau in zip(self._masters(), self._mask, self._frozen,
                                  self._thresholds()):
       m.assign(soft_prune.hard_mask(w, tau))
       frozen.assign(tau)
@@ -310,13 +323,13 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def apply_masks(self):
     """Re-zeroes pruned weights in the variables (the forward pass masks them regardless)."""
     if self.is_hard:
-      for w, m in zip(self.pruned_variables, self._mask):
-        w.assign(w * tf.cast(m, w.dtype))
+      for w, w32, m in zip(self.pruned_variables, self._masters(), self._mask):
+        w.assign(w32 * tf.cast(m, w32.dtype))
 
   def calibrate_temperatures(self):
     """Recomputes each temperature from the current weights, eq. (15)."""
-    for w, t in zip(self.pruned_variables, self._temperature):
-      t.assign(soft_prune.temperature(w, self.temperature))
+    for w32, t in zip(self._masters(), self._temperature):
+      t.assign(soft_prune.temperature(w32, self.temperature))
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
