@@ -58,8 +58,10 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     layers without prunable weights (normalization, pooling, ...) are left as they are.
 
   Raises:
-    ValueError: for a bad argument, a subclassed model, or a layer with weights that LTP
-      does not know how to prune (the message names the layer and what to do).
+    ValueError: for a bad argument, a subclassed model, a layer with weights that LTP does
+      not know how to prune, a frozen layer or one with non-float prunable weights, or a
+      layer wrapped by TFMOT (the message names the layer and what to do). ``to_prune`` is
+      never modified, also when this raises.
   """
   params = dict(l0_lambda=l0_lambda, temperature=temperature,
                 threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient,
@@ -71,6 +73,7 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       return _prune_model(layer)
     if isinstance(layer, PruneLearnedThreshold):
       return layer
+    registry.check_not_tfmot_wrapped(layer)
     if registry.supports(layer):
       return PruneLearnedThreshold(layer, **params)
     if registry.is_left_dense(layer):
@@ -140,10 +143,16 @@ def hard_prune(model, target_sparsity=None):
     thresholds) and ``sparsity`` (after landing).
 
   Raises:
-    ValueError: for a target outside [0, 1), or a model with wrappers already hard-pruned
-      (their masks are frozen and cannot land).
+    ValueError: for a target outside [0, 1), a model with wrappers already hard-pruned
+      (their masks are frozen and cannot land), or wrappers not built yet. Nothing is pruned
+      when it raises.
   """
   wrappers = collect_wrappers(model)
+  unbuilt = [w.name for w in wrappers if not w._ltp_built]  # pylint: disable=protected-access
+  if unbuilt:
+    raise ValueError(f"hard_prune: wrappers {unbuilt} are not built yet (a subclassed model "
+                     "builds its layers in its first call); call the model on a batch first. "
+                     "Nothing was pruned.")
   landing = None
   if target_sparsity is not None:
     sparsity_target.check_target_sparsity(target_sparsity)

@@ -118,11 +118,16 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise ValueError(f"PruneLearnedThreshold needs a tf_keras layer, got {layer!r}. "
                        "Build your model with tf_keras (Keras 2), not keras 3.")
     if isinstance(layer, PruneLearnedThreshold):
-      raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold.")
+      raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold; "
+                       "wrap each layer once (prune_low_magnitude_learned leaves existing "
+                       "wrappers as they are).")
+    registry.check_not_tfmot_wrapped(layer)
     if not registry.supports(layer):
       raise registry.unsupported_error(layer)
     validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient,
                        regularizer, target_sparsity)
+    if layer.built:
+      registry.check_prunable_weights(layer)
     kwargs.setdefault("name", f"ltp_{layer.name}")
     # The wrapper runs the layer's call inside its own autocast scope, so it takes the layer's
     # dtype policy (e.g. a float32 output layer in a mixed_float16 model stays float32).
@@ -157,13 +162,11 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       return False
 
   def _build_ltp(self):
+    registry.check_prunable_weights(self.layer)  # Before any state is created.
     self.weight_paths = registry.weight_paths(self.layer)
     self.pruned_variables = [registry.resolve(self.layer, p) for p in self.weight_paths]
     self._theta, self._temperature, self._mask, self._frozen = [], [], [], []
     for path, w in zip(self.weight_paths, self.pruned_variables):
-      if not w.dtype.is_floating:
-        raise ValueError(f"Layer '{self.layer.name}': weight '{path}' has dtype {w.dtype}; "
-                         "only floating-point weights can be pruned.")
       prefix = path.replace(".", "_").lstrip("_")
       dtype = getattr(w, "true_dtype", w.dtype)
       # Threshold state stays float32 under mixed precision (autocast=False): theta = tau / r
