@@ -1,5 +1,7 @@
 """Keras callbacks: the LTP phase schedule and TensorBoard summaries."""
 
+import math
+
 import tensorflow as tf
 
 from ltp_tf import prune
@@ -110,6 +112,13 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   Works with nested and subclassed models. With an optimizer that decays weights
   (``weight_decay=``), the thresholds are excluded from the decay.
 
+  **Non-finite values.** Where it reads these stats anyway (every ``log_every_n_steps``
+  steps and at each epoch end, never inside the train step), it checks the soft L0, which is
+  NaN as soon as any pruned weight or threshold is, and the loss. If either is NaN or Inf it
+  sets ``model.stop_training`` and raises a ``FloatingPointError`` that names every
+  threshold, weight and variable that went non-finite, before a hard prune could freeze
+  all-zero masks from NaN thresholds.
+
   Example::
 
     model.fit(x, y, epochs=10, callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=7)])
@@ -170,16 +179,32 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     _set_wrappers(self, model, "LTPPruningSchedule")
 
   def _hard_prune(self):
-    if self._controller is not None and not any(w.is_hard for w in self._wrappers):
-      # Target-sparsity mode: land on the target (one factor on every threshold).
-      self.landing = prune.hard_prune(self._wrappers, self._controller.target)
+    built = [w for w in self._wrappers if w._ltp_built]  # pylint: disable=protected-access
+    if not built or all(w.is_hard for w in built):
       return
-    for w in self._wrappers:
-      if w._ltp_built:  # pylint: disable=protected-access
-        w.hard_prune()
+    if self._controller is not None and not any(w.is_hard for w in built):
+      # Target-sparsity mode: land on the target (one factor on every threshold).
+      self.landing = prune.hard_prune(built, self._controller.target)
+    else:  # Checks for non-finite thresholds/weights first, warns on fully pruned tensors.
+      prune.hard_prune(built)
 
   def _step(self):
     return int(self.model.optimizer.iterations.numpy())
+
+  def _check_finite(self, stats, loss):
+    """Stops training with a FloatingPointError that names what went non-finite.
+
+    ``stats["soft_l0"]`` sums a sigmoid over every pruned weight and its threshold, so it is
+    NaN as soon as any of them is; ``loss`` catches the rest (data, other layers). Both are
+    read where this callback syncs anyway, never in the train step.
+    """
+    values = [stats.get("soft_l0"), None if loss is None else float(loss)]
+    if all(v is None or math.isfinite(v) for v in values):
+      return
+    self.model.stop_training = True
+    raise FloatingPointError(
+        f"LTPPruningSchedule stopped training at optimizer step {self._step_count}: the loss "
+        f"is {values[1]} and the soft L0 is {values[0]}. {report.non_finite_message(self.model)}")
 
   def _target(self):
     """The target sparsity in force: this callback's, else the wrappers' (all the same)."""
@@ -248,12 +273,15 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       self._control()
     if self.soft_steps is not None and self._step_count == self.soft_steps:
       self._hard_prune()
+    if self.log_every_n_steps and batch % self.log_every_n_steps == 0:
+      self._batch_logs = self.current_logs()
+      self._check_finite(self._batch_logs, (logs or {}).get("loss"))
     if logs is not None and self.log_every_n_steps:
-      if batch % self.log_every_n_steps == 0:
-        self._batch_logs = self.current_logs()
       logs.update(self._batch_logs)
 
   def on_epoch_end(self, epoch, logs=None):
+    # Before the hard prune: NaN thresholds would otherwise freeze an all-zero mask.
+    self._check_finite(self.current_logs(), (logs or {}).get("loss"))
     if self.soft_epochs is not None and epoch + 1 >= self.soft_epochs:
       self._hard_prune()
     for w in self._wrappers:

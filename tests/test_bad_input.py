@@ -201,3 +201,77 @@ def test_saved_models_load_without_prune_scope(fmt, tmp_path):
   loaded = keras.models.load_model(path)
   assert [float(t) for w in ltp_tf.collect_wrappers(loaded) for t in w.thresholds] == [
       float(t) for w in ltp_tf.collect_wrappers(model) for t in w.thresholds]
+
+
+class _Inject(keras.callbacks.Callback):
+  """At the end of batch ``batch`` of the first epoch, puts NaN into ``variable``."""
+
+  def __init__(self, batch, variable):
+    super().__init__()
+    self.batch, self.variable = batch, variable
+
+  def on_train_batch_end(self, batch, logs=None):
+    if batch == self.batch and self.variable is not None:
+      self.variable.assign(tf.fill(self.variable.shape, np.nan))
+      self.variable = None
+
+
+def test_nan_in_the_data_stops_training_naming_every_non_finite_tensor():
+  model = _pruned()
+  x, y = _data()
+  x[40] = np.nan  # Batch 1 of 32.
+  seen = []
+  recorder = keras.callbacks.LambdaCallback(on_batch_end=lambda b, logs: seen.append(b))
+  with pytest.raises(FloatingPointError) as error:
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[
+        ltp_tf.LTPPruningSchedule(soft_epochs=1, log_every_n_steps=1), recorder])
+  message = str(error.value)
+  # The ReLU turns the NaN activations into 0, so the loss and every other gradient stay
+  # finite; the first kernel's gradient (x^T dz) does not, nor, through it, its threshold's.
+  assert message.startswith("LTPPruningSchedule stopped training at optimizer step 2: the "
+                            "loss is ")
+  assert ("and the soft L0 is nan. Non-finite values (NaN or Inf) in: threshold of "
+          "'dense/kernel' (tau = nan); weights 'dense/kernel' (128 of 128 values). ") in message
+  assert seen == [0]  # Stopped in batch 1, before the next callback ran.
+  assert model.stop_training
+  assert _phases(model) == [False, False]  # No hard prune from NaN thresholds.
+
+
+def test_nan_threshold_alone_is_named_and_blocks_the_hard_prune():
+  model = _pruned()
+  x, y = _data()
+  wrapper = ltp_tf.collect_wrappers(model)[1]
+  inject = _Inject(3, wrapper._theta[0])  # After the epoch's last step: nothing else is hit.
+  with pytest.raises(FloatingPointError, match=r"soft L0 is nan\. Non-finite values \(NaN or "
+                                               r"Inf\) in: threshold of 'dense_1/kernel' "
+                                               r"\(tau = nan\)\. Usual causes"):
+    model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0,
+              callbacks=[inject, ltp_tf.LTPPruningSchedule(soft_epochs=1)])
+  assert _phases(model) == [False, False]
+  assert all(np.all(m.numpy() == 1) for w in ltp_tf.collect_wrappers(model) for m in w.masks)
+  with pytest.raises(FloatingPointError, match=r"hard_prune: non-finite values in threshold "
+                                               r"of 'dense_1/kernel'.*Nothing was pruned"):
+    ltp_tf.hard_prune(model)
+  assert _phases(model) == [False, False]
+
+
+def test_fully_pruned_layer_warns_on_hard_prune_and_strip_and_is_reported():
+  model = _pruned()
+  first, second = ltp_tf.collect_wrappers(model)
+  first._theta[0].assign(2 * float(np.max(first.layer.kernel.numpy() ** 2)) /
+                         first.threshold_lr_ratio)  # tau above every w**2.
+  layer_cases.set_thresholds_to_median(second)
+  with pytest.warns(RuntimeWarning, match=r"hard_prune: LTP pruned EVERY weight of "
+                                          r"dense/kernel\. A layer with 100 % sparsity"):
+    ltp_tf.hard_prune(model)
+  report = ltp_tf.sparsity_report(model)
+  assert report.fully_pruned == ["dense/kernel"]
+  as_dict = report.as_dict()
+  assert as_dict["fully_pruned"] == ["dense/kernel"]
+  assert set(as_dict) == {"tensors", "global", "fully_pruned"}  # Keys only added.
+  assert set(as_dict["global"]) == {"size", "kept", "sparsity"}
+  assert "**Fully pruned (100 % sparse, no signal passes):** dense/kernel" in str(report)
+  with pytest.warns(RuntimeWarning, match=r"strip_pruning: LTP pruned EVERY weight of "
+                                          r"dense/kernel\."):
+    stripped = ltp_tf.strip_pruning(model)
+  assert ltp_tf.sparsity_report(stripped).fully_pruned == ["dense/kernel"]

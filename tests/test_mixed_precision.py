@@ -7,6 +7,7 @@ import tensorflow as tf
 import ltp_tf
 from ltp_tf import data
 from ltp_tf import models
+from ltp_tf import report
 from ltp_tf._keras import keras
 from ltp_tf._keras import master_value
 
@@ -129,6 +130,7 @@ def test_lenet5_mixed_precision_stays_finite_and_matches_float32(set_policy, sha
     set_policy("float32")
     assert np.all(np.isfinite(history["loss"])), (policy, history["loss"])
     assert np.all(np.isfinite(history["soft_l0"])), (policy, history["soft_l0"])
+    assert report.non_finite(pruned) == [], policy
     for w in ltp_tf.collect_wrappers(pruned):
       assert w.layer.compute_dtype == policy.split("_")[1]  # Computed in 16 bits.
       for v in w._theta + w.temperatures:
