@@ -112,6 +112,15 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   Works with nested and subclassed models. With an optimizer that decays weights
   (``weight_decay=``), the thresholds are excluded from the decay.
 
+  **Checkpoints and resume.** In the hard phase the pruned weights get a zero gradient, but
+  momentum from the soft phase still moves their stored values within an epoch (the forward
+  pass and every export mask them regardless). At the epoch's last step, before any
+  callback's ``on_epoch_end``, they are re-zeroed, so an epoch-end checkpoint
+  (``ModelCheckpoint``, ``BackupAndRestore``, ``tf.train.Checkpoint``) stores exact zeros
+  wherever its saver is in the list; one written mid-epoch (``save_freq=N``) may not. The
+  step count is re-read from ``model.optimizer.iterations`` at each epoch start, after
+  ``BackupAndRestore`` has restored it, so ``soft_steps`` resumes exactly too.
+
   **Non-finite values.** Where it reads these stats anyway (every ``log_every_n_steps``
   steps and at each epoch end, never inside the train step), it checks the soft L0, which is
   NaN as soon as any pruned weight or threshold is, and the loss. If either is NaN or Inf it
@@ -171,6 +180,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._stats = None
     self._batch_logs = {}
     self._step_count = 0
+    self._epoch_start = 0  # Optimizer step at the start of the epoch.
+    self._masked_at = None  # Step of the last re-zeroing of pruned weights.
     self._controller = None
     self.landing = None  # Target-sparsity mode: what the hard prune's landing did.
 
@@ -190,6 +201,12 @@ class LTPPruningSchedule(keras.callbacks.Callback):
 
   def _step(self):
     return int(self.model.optimizer.iterations.numpy())
+
+  def _apply_masks(self):
+    """Hard phase: re-zero the pruned weights in the variables (see ``on_train_batch_end``)."""
+    for w in self._wrappers:
+      w.apply_masks()
+    self._masked_at = self._step_count
 
   def _check_finite(self, stats, loss):
     """Stops training with a FloatingPointError that names what went non-finite.
@@ -237,7 +254,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
-    self._step_count = self._step()  # Then counted per batch: no device read per step.
+    self._step_count = self._epoch_start = self._step()  # Then counted: no read per step.
     exclude_thresholds_from_weight_decay(getattr(self.model, "optimizer", None),
                                          self._wrappers)
     if self.soft_steps is not None and self._step_count >= self.soft_steps:
@@ -252,8 +269,12 @@ class LTPPruningSchedule(keras.callbacks.Callback):
                            "mode cannot scale; start from a positive l0_lambda.")
 
   def on_epoch_begin(self, epoch, logs=None):
-    # Resuming with initial_epoch past the soft phase.
-    if self.soft_epochs is not None and epoch >= self.soft_epochs:
+    # Read once per epoch, after every callback's on_train_begin (BackupAndRestore restores
+    # the optimizer there, maybe after ours ran).
+    self._step_count = self._epoch_start = self._step()
+    # Resuming with initial_epoch (or a restored step) past the soft phase.
+    if (self.soft_epochs is not None and epoch >= self.soft_epochs) or (
+        self.soft_steps is not None and self._step_count >= self.soft_steps):
       self._hard_prune()
 
   def _control(self):
@@ -268,11 +289,19 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       w.l0_lambda.assign(w.l0_lambda * factor)
 
   def on_train_batch_end(self, batch, logs=None):
-    self._step_count += 1
+    # ``batch`` is the epoch's last step done (several with steps_per_execution).
+    before, self._step_count = self._step_count, self._epoch_start + batch + 1
     if self._controller is not None and self._step_count % self.control_every_n_steps == 0:
       self._control()
-    if self.soft_steps is not None and self._step_count == self.soft_steps:
+    if self.soft_steps is not None and before < self.soft_steps <= self._step_count:
       self._hard_prune()
+    steps = (self.params or {}).get("steps")
+    if steps and batch + 1 >= steps:
+      # The epoch's last step: re-zero the pruned weights before any callback's on_epoch_end,
+      # so that an epoch-end checkpoint (ModelCheckpoint, BackupAndRestore), wherever it is
+      # in the list, stores exact zeros (TFMOT's issue #206). Momentum from the soft phase
+      # moves them off zero during the epoch; the forward pass masks them regardless.
+      self._apply_masks()
     if self.log_every_n_steps and batch % self.log_every_n_steps == 0:
       self._batch_logs = self.current_logs()
       self._check_finite(self._batch_logs, (logs or {}).get("loss"))
@@ -284,8 +313,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._check_finite(self.current_logs(), (logs or {}).get("loss"))
     if self.soft_epochs is not None and epoch + 1 >= self.soft_epochs:
       self._hard_prune()
-    for w in self._wrappers:
-      w.apply_masks()
+    if self._masked_at != self._step_count:
+      self._apply_masks()
     if logs is not None:
       logs.update(self.current_logs())
 
