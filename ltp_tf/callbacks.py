@@ -112,6 +112,12 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   Works with nested and subclassed models. With an optimizer that decays weights
   (``weight_decay=``), the thresholds are excluded from the decay.
 
+  **Custom training loops.** Drive it with ``keras.callbacks.CallbackList([schedule],
+  model=model, epochs=E, steps=S)``: ``on_train_begin()``; per epoch ``on_epoch_begin(e)``;
+  per step ``on_train_batch_begin(i)`` and ``on_train_batch_end(i, {"loss": loss})``;
+  ``on_epoch_end(e, {"loss": ...})``. An uncompiled model has no ``model.optimizer``: the
+  schedule then counts the steps itself. The README's "Scaling up" has the whole loop.
+
   **Checkpoints and resume.** In the hard phase the pruned weights get a zero gradient, but
   momentum from the soft phase still moves their stored values within an epoch (the forward
   pass and every export mask them regardless). At the epoch's last step, before any
@@ -200,7 +206,9 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       prune.hard_prune(built)
 
   def _step(self):
-    return int(self.model.optimizer.iterations.numpy())
+    """The optimizer's step count; in a custom loop with no ``model.optimizer``, our own."""
+    iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+    return self._step_count if iterations is None else int(iterations.numpy())
 
   def _apply_masks(self):
     """Hard phase: re-zero the pruned weights in the variables (see ``on_train_batch_end``)."""
