@@ -272,7 +272,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._controller = None if target is None or not soft else self._make_controller(target)
     if self._controller is not None:
       for w in self._wrappers:
-        if w._ltp_built and float(w.l0_lambda) == 0.0:  # pylint: disable=protected-access
+        if w._ltp_built and float(w.l0_lambda.numpy()) == 0.0:  # pylint: disable=protected-access
           raise ValueError(f"Wrapper '{w.name}' has l0_lambda = 0, which target-sparsity "
                            "mode cannot scale; start from a positive l0_lambda.")
 
@@ -331,7 +331,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     and ``l0_lambda`` (the first wrapper's) in target-sparsity mode."""
     logs = self._stats() or {}
     if logs and self._controller is not None:
-      logs["l0_lambda"] = float(self._wrappers[0].l0_lambda)
+      logs["l0_lambda"] = float(self._wrappers[0].l0_lambda.numpy())
     return logs
 
 

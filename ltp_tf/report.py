@@ -93,7 +93,8 @@ def sparsity_report(model):
       for path, w, pruned, tau, temp in zip(m.weight_paths, m.pruned_variables,
                                             m.pruned_weights(), m.thresholds, m.temperatures):
         rows.append(TensorSparsity(m.layer.name, path, int(np.prod(w.shape)),
-                                   int(tf.math.count_nonzero(pruned)), float(tau), float(temp)))
+                                   int(tf.math.count_nonzero(pruned)), float(tau),
+                                   float(temp.numpy())))  # float() fails on a MirroredVariable.
     elif registry.supports(m) and m.built and not isinstance(m, keras.Model):
       for path in registry.weight_paths(m):
         w = registry.resolve(m, path)

@@ -68,7 +68,10 @@ def _substituted(layer, paths, tensors):
   """Temporarily puts ``tensors`` at the attribute ``paths`` of ``layer``.
 
   ``object.__setattr__`` bypasses Keras attribute tracking, so the layer's list of weights and
-  its checkpoint dependencies are untouched.
+  its checkpoint dependencies are untouched. Under ``MirroredStrategy`` each replica traces
+  in a thread of its own, but the threads take turns (one runs until it ends or reaches a
+  ``merge_call``), and the layers LTP wraps make no ``merge_call`` in their call: each
+  replica's substitution is undone before the next replica runs.
   """
   saved = []
   try:
@@ -248,6 +251,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     if not tf.executing_eagerly():
       # The loss callable reuses this L0 (same graph, same thread), so that the sigmoid of
       # eq. (2) is computed once per step for the forward pass and the L0 term together.
+      # Under MirroredStrategy each replica thread gets its own forward pass's L0.
       self._l0_of_call[threading.get_ident()] = (tf.compat.v1.get_default_graph(), l0)
     with _substituted(self.layer, self.weight_paths, tensors):
       return self.layer.call(inputs, **kwargs)
