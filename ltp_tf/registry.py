@@ -90,14 +90,14 @@ def unsupported_error(layer):
       f"know how to prune. {HOW_TO_MAKE_PRUNABLE}")
 
 
-# TFMOT's wrappers, by class name: their classes are not part of TFMOT's public API.
+# TFMOT's wrappers, by class name (their classes are not TFMOT public API) -> what to do.
+_PRUNE_WITH_LTP_FIRST = ("prune with LTP before quantization-aware training: wrap the float "
+                         "model, train, ltp_tf.strip_pruning(...), then quantize_model(...)")
 _TFMOT_WRAPPERS = {
     "PruneLowMagnitude": "remove TFMOT's pruning first: model = "
                          "tfmot.sparsity.keras.strip_pruning(model), then wrap it with LTP",
-    "QuantizeWrapper": "prune with LTP before quantization-aware training: wrap the float "
-                       "model, train, ltp_tf.strip_pruning(...), then quantize_model(...)",
-    "QuantizeWrapperV2": "prune with LTP before quantization-aware training: wrap the float "
-                         "model, train, ltp_tf.strip_pruning(...), then quantize_model(...)",
+    "QuantizeWrapper": _PRUNE_WITH_LTP_FIRST,
+    "QuantizeWrapperV2": _PRUNE_WITH_LTP_FIRST,
 }
 
 
@@ -107,7 +107,7 @@ def check_not_tfmot_wrapped(layer):
     fix = _TFMOT_WRAPPERS.get(cls.__name__)
     if fix and cls.__module__.startswith("tensorflow_model_optimization"):
       raise ValueError(f"Layer '{layer.name}' is wrapped by TFMOT's {cls.__name__}; LTP "
-                       f"cannot prune it a second time. To use LTP instead, {fix}.")
+                       f"wraps plain float layers only. To use LTP, {fix}.")
 
 
 def _owners(layer, path):

@@ -62,6 +62,10 @@ def test_tfmot_pruned_model_is_rejected_with_the_fix():
   # The fix the message gives works.
   stripped = tfmot.sparsity.keras.strip_pruning(model)
   assert len(ltp_tf.collect_wrappers(ltp_tf.prune_low_magnitude_learned(stripped))) == 2
+  quantized = tfmot.quantization.keras.quantize_model(_mlp())
+  with pytest.raises(ValueError, match=r"QuantizeWrapperV2.*prune with LTP before "
+                                       r"quantization-aware training"):
+    ltp_tf.prune_low_magnitude_learned(quantized)
 
 
 def test_frozen_layer_is_rejected_and_the_model_left_as_it_was():
