@@ -1,5 +1,7 @@
 """Keras callbacks: the LTP phase schedule and TensorBoard summaries."""
 
+import math
+
 import tensorflow as tf
 
 from ltp_tf import prune
@@ -110,6 +112,28 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   Works with nested and subclassed models. With an optimizer that decays weights
   (``weight_decay=``), the thresholds are excluded from the decay.
 
+  **Custom training loops.** Drive it with ``keras.callbacks.CallbackList([schedule],
+  model=model, epochs=E, steps=S)``: ``on_train_begin()``; per epoch ``on_epoch_begin(e)``;
+  per step ``on_train_batch_begin(i)`` and ``on_train_batch_end(i, {"loss": loss})``;
+  ``on_epoch_end(e, {"loss": ...})``. An uncompiled model has no ``model.optimizer``: the
+  schedule then counts the steps itself. The README's "Scaling up" has the whole loop.
+
+  **Checkpoints and resume.** In the hard phase the pruned weights get a zero gradient, but
+  momentum from the soft phase still moves their stored values within an epoch (the forward
+  pass and every export mask them regardless). At the epoch's last step, before any
+  callback's ``on_epoch_end``, they are re-zeroed, so an epoch-end checkpoint
+  (``ModelCheckpoint``, ``BackupAndRestore``, ``tf.train.Checkpoint``) stores exact zeros
+  wherever its saver is in the list; one written mid-epoch (``save_freq=N``) may not. The
+  step count is re-read from ``model.optimizer.iterations`` at each epoch start, after
+  ``BackupAndRestore`` has restored it, so ``soft_steps`` resumes exactly too.
+
+  **Non-finite values.** Where it reads these stats anyway (every ``log_every_n_steps``
+  steps and at each epoch end, never inside the train step), it checks the soft L0, which is
+  NaN as soon as any pruned weight or threshold is, and the loss. If either is NaN or Inf it
+  sets ``model.stop_training`` and raises a ``FloatingPointError`` that names every
+  threshold, weight and variable that went non-finite, before a hard prune could freeze
+  all-zero masks from NaN thresholds.
+
   Example::
 
     model.fit(x, y, epochs=10, callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=7)])
@@ -162,6 +186,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._stats = None
     self._batch_logs = {}
     self._step_count = 0
+    self._epoch_start = 0  # Optimizer step at the start of the epoch.
+    self._masked_at = None  # Step of the last re-zeroing of pruned weights.
     self._controller = None
     self.landing = None  # Target-sparsity mode: what the hard prune's landing did.
 
@@ -170,16 +196,40 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     _set_wrappers(self, model, "LTPPruningSchedule")
 
   def _hard_prune(self):
-    if self._controller is not None and not any(w.is_hard for w in self._wrappers):
-      # Target-sparsity mode: land on the target (one factor on every threshold).
-      self.landing = prune.hard_prune(self._wrappers, self._controller.target)
+    built = [w for w in self._wrappers if w._ltp_built]  # pylint: disable=protected-access
+    if not built or all(w.is_hard for w in built):
       return
-    for w in self._wrappers:
-      if w._ltp_built:  # pylint: disable=protected-access
-        w.hard_prune()
+    if self._controller is not None and not any(w.is_hard for w in built):
+      # Target-sparsity mode: land on the target (one factor on every threshold).
+      self.landing = prune.hard_prune(built, self._controller.target)
+    else:  # Checks for non-finite thresholds/weights first, warns on fully pruned tensors.
+      prune.hard_prune(built)
 
   def _step(self):
-    return int(self.model.optimizer.iterations.numpy())
+    """The optimizer's step count; in a custom loop with no ``model.optimizer``, our own."""
+    iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
+    return self._step_count if iterations is None else int(iterations.numpy())
+
+  def _apply_masks(self):
+    """Hard phase: re-zero the pruned weights in the variables (see ``on_train_batch_end``)."""
+    for w in self._wrappers:
+      w.apply_masks()
+    self._masked_at = self._step_count
+
+  def _check_finite(self, stats, loss):
+    """Stops training with a FloatingPointError that names what went non-finite.
+
+    ``stats["soft_l0"]`` sums a sigmoid over every pruned weight and its threshold, so it is
+    NaN as soon as any of them is; ``loss`` catches the rest (data, other layers). Both are
+    read where this callback syncs anyway, never in the train step.
+    """
+    values = [stats.get("soft_l0"), None if loss is None else float(loss)]
+    if all(v is None or math.isfinite(v) for v in values):
+      return
+    self.model.stop_training = True
+    raise FloatingPointError(
+        f"LTPPruningSchedule stopped training at optimizer step {self._step_count}: the loss "
+        f"is {values[1]} and the soft L0 is {values[0]}. {report.non_finite_message(self.model)}")
 
   def _target(self):
     """The target sparsity in force: this callback's, else the wrappers' (all the same)."""
@@ -212,7 +262,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
 
   def on_train_begin(self, logs=None):
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
-    self._step_count = self._step()  # Then counted per batch: no device read per step.
+    self._step_count = self._epoch_start = self._step()  # Then counted: no read per step.
     exclude_thresholds_from_weight_decay(getattr(self.model, "optimizer", None),
                                          self._wrappers)
     if self.soft_steps is not None and self._step_count >= self.soft_steps:
@@ -222,13 +272,17 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._controller = None if target is None or not soft else self._make_controller(target)
     if self._controller is not None:
       for w in self._wrappers:
-        if w._ltp_built and float(w.l0_lambda) == 0.0:  # pylint: disable=protected-access
+        if w._ltp_built and float(w.l0_lambda.numpy()) == 0.0:  # pylint: disable=protected-access
           raise ValueError(f"Wrapper '{w.name}' has l0_lambda = 0, which target-sparsity "
                            "mode cannot scale; start from a positive l0_lambda.")
 
   def on_epoch_begin(self, epoch, logs=None):
-    # Resuming with initial_epoch past the soft phase.
-    if self.soft_epochs is not None and epoch >= self.soft_epochs:
+    # Read once per epoch, after every callback's on_train_begin (BackupAndRestore restores
+    # the optimizer there, maybe after ours ran).
+    self._step_count = self._epoch_start = self._step()
+    # Resuming with initial_epoch (or a restored step) past the soft phase.
+    if (self.soft_epochs is not None and epoch >= self.soft_epochs) or (
+        self.soft_steps is not None and self._step_count >= self.soft_steps):
       self._hard_prune()
 
   def _control(self):
@@ -243,21 +297,32 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       w.l0_lambda.assign(w.l0_lambda * factor)
 
   def on_train_batch_end(self, batch, logs=None):
-    self._step_count += 1
+    # ``batch`` is the epoch's last step done (several with steps_per_execution).
+    before, self._step_count = self._step_count, self._epoch_start + batch + 1
     if self._controller is not None and self._step_count % self.control_every_n_steps == 0:
       self._control()
-    if self.soft_steps is not None and self._step_count == self.soft_steps:
+    if self.soft_steps is not None and before < self.soft_steps <= self._step_count:
       self._hard_prune()
+    steps = (self.params or {}).get("steps")
+    if steps and batch + 1 >= steps:
+      # The epoch's last step: re-zero the pruned weights before any callback's on_epoch_end,
+      # so that an epoch-end checkpoint (ModelCheckpoint, BackupAndRestore), wherever it is
+      # in the list, stores exact zeros (TFMOT's issue #206). Momentum from the soft phase
+      # moves them off zero during the epoch; the forward pass masks them regardless.
+      self._apply_masks()
+    if self.log_every_n_steps and batch % self.log_every_n_steps == 0:
+      self._batch_logs = self.current_logs()
+      self._check_finite(self._batch_logs, (logs or {}).get("loss"))
     if logs is not None and self.log_every_n_steps:
-      if batch % self.log_every_n_steps == 0:
-        self._batch_logs = self.current_logs()
       logs.update(self._batch_logs)
 
   def on_epoch_end(self, epoch, logs=None):
+    # Before the hard prune: NaN thresholds would otherwise freeze an all-zero mask.
+    self._check_finite(self.current_logs(), (logs or {}).get("loss"))
     if self.soft_epochs is not None and epoch + 1 >= self.soft_epochs:
       self._hard_prune()
-    for w in self._wrappers:
-      w.apply_masks()
+    if self._masked_at != self._step_count:
+      self._apply_masks()
     if logs is not None:
       logs.update(self.current_logs())
 
@@ -266,7 +331,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     and ``l0_lambda`` (the first wrapper's) in target-sparsity mode."""
     logs = self._stats() or {}
     if logs and self._controller is not None:
-      logs["l0_lambda"] = float(self._wrappers[0].l0_lambda)
+      logs["l0_lambda"] = float(self._wrappers[0].l0_lambda.numpy())
     return logs
 
 

@@ -1,5 +1,7 @@
 """User verbs: wrap a model for LTP, find its wrappers, strip them, load saved models."""
 
+import warnings
+
 import numpy as np
 
 from ltp_tf import registry
@@ -59,8 +61,10 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     layers without prunable weights (normalization, pooling, ...) are left as they are.
 
   Raises:
-    ValueError: for a bad argument, a subclassed model, or a layer with weights that LTP
-      does not know how to prune (the message names the layer and what to do).
+    ValueError: for a bad argument, a subclassed model, a layer with weights that LTP does
+      not know how to prune, a frozen layer or one with non-float prunable weights, or a
+      layer wrapped by TFMOT (the message names the layer and what to do). ``to_prune`` is
+      never modified, also when this raises.
   """
   params = dict(l0_lambda=l0_lambda, temperature=temperature,
                 threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient,
@@ -72,6 +76,7 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       return _prune_model(layer)
     if isinstance(layer, PruneLearnedThreshold):
       return layer
+    registry.check_not_tfmot_wrapped(layer)
     if registry.supports(layer):
       return PruneLearnedThreshold(layer, **params)
     if registry.is_left_dense(layer):
@@ -140,18 +145,50 @@ def hard_prune(model, target_sparsity=None):
     None, or with ``target_sparsity`` a dict: ``sparsity_before`` (from the learned
     thresholds) and ``sparsity`` (after landing).
 
+  A tensor whose weights are all pruned is reported with a ``RuntimeWarning`` (a layer with
+  100 % sparsity passes no signal); ``sparsity_report(model).fully_pruned`` lists them.
+
   Raises:
-    ValueError: for a target outside [0, 1), or a model with wrappers already hard-pruned
-      (their masks are frozen and cannot land).
+    ValueError: for a target outside [0, 1), a model with wrappers already hard-pruned
+      (their masks are frozen and cannot land), or wrappers not built yet.
+    FloatingPointError: if a threshold or pruned weight is NaN or Inf (it names them).
+    Nothing is pruned when it raises.
   """
   wrappers = collect_wrappers(model)
+  unbuilt = [w.name for w in wrappers if not w._ltp_built]  # pylint: disable=protected-access
+  if unbuilt:
+    raise ValueError(f"hard_prune: wrappers {unbuilt} are not built yet (a subclassed model "
+                     "builds its layers in its first call); call the model on a batch first. "
+                     "Nothing was pruned.")
+  from ltp_tf import report  # pylint: disable=g-import-not-at-top  (report imports this module)
+  bad = report.non_finite(wrappers)
+  if bad:  # NaN thresholds or weights would freeze all-zero masks without a word.
+    raise FloatingPointError(f"hard_prune: non-finite values in {'; '.join(bad)}; training "
+                             "diverged. Nothing was pruned.")
   landing = None
   if target_sparsity is not None:
     sparsity_target.check_target_sparsity(target_sparsity)
     landing = _land(wrappers, target_sparsity)
   for w in wrappers:
     w.hard_prune()
+  warn_if_fully_pruned(wrappers, "hard_prune")
   return landing
+
+
+def warn_if_fully_pruned(model, who):
+  """Warns (``RuntimeWarning``) naming every wrapped tensor of ``model`` whose weights are
+  all pruned; returns their ``"layer/weight"`` names."""
+  from ltp_tf import report  # pylint: disable=g-import-not-at-top  (report imports this module)
+  names = report.sparsity_report(collect_wrappers(model)).fully_pruned
+  if names:
+    listed = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    warnings.warn(
+        f"{who}: LTP pruned EVERY weight of {listed}. A layer with 100 % sparsity "
+        "passes no signal (its output is its bias alone), which usually ruins the network. "
+        "Lower l0_lambda (or use target_sparsity=...) and prune again from the dense "
+        "weights; sparsity_report(model).fully_pruned lists these tensors.",
+        RuntimeWarning, stacklevel=3)
+  return names
 
 
 def _land(wrappers, target):
@@ -184,11 +221,19 @@ def strip_pruning(model):
   Its weights are copies: stripping does not change ``model``. A model without wrappers is
   returned unchanged (the same object).
 
+  Warns (``RuntimeWarning``) when a tensor's weights are all pruned: a layer with 100 %
+  sparsity passes no signal. ``sparsity_report(model).fully_pruned`` lists them.
+
   Raises:
     ValueError: for a subclassed model with wrappers (rebuild it as a functional model).
   """
   if not collect_wrappers(model):
     return model
+  warn_if_fully_pruned(model, "strip_pruning")
+  return _strip(model)
+
+
+def _strip(model):
   if isinstance(model, PruneLearnedThreshold):
     return _stripped_layer(model)
   if is_subclassed(model):

@@ -90,6 +90,65 @@ def unsupported_error(layer):
       f"know how to prune. {HOW_TO_MAKE_PRUNABLE}")
 
 
+# TFMOT's wrappers, by class name (their classes are not TFMOT public API) -> what to do.
+_PRUNE_WITH_LTP_FIRST = ("prune with LTP before quantization-aware training: wrap the float "
+                         "model, train, ltp_tf.strip_pruning(...), then quantize_model(...)")
+_TFMOT_WRAPPERS = {
+    "PruneLowMagnitude": "remove TFMOT's pruning first: model = "
+                         "tfmot.sparsity.keras.strip_pruning(model), then wrap it with LTP",
+    "QuantizeWrapper": _PRUNE_WITH_LTP_FIRST,
+    "QuantizeWrapperV2": _PRUNE_WITH_LTP_FIRST,
+}
+
+
+def check_not_tfmot_wrapped(layer):
+  """Raises a ValueError, saying what to do, for a layer wrapped by TFMOT's pruning or QAT."""
+  for cls in type(layer).__mro__:
+    fix = _TFMOT_WRAPPERS.get(cls.__name__)
+    if fix and cls.__module__.startswith("tensorflow_model_optimization"):
+      raise ValueError(f"Layer '{layer.name}' is wrapped by TFMOT's {cls.__name__}; LTP "
+                       f"wraps plain float layers only. To use LTP, {fix}.")
+
+
+def _owners(layer, path):
+  """The layers on ``path`` from ``layer`` to the weight (``layer`` itself included)."""
+  owners, obj = [layer], layer
+  for part in path.split(".")[:-1]:
+    obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+    if isinstance(obj, layers.Layer):
+      owners.append(obj)
+  return owners
+
+
+def check_prunable_weights(layer):
+  """Raises a ValueError, naming the layer and weight, unless every prunable weight of the
+  built ``layer`` is a trainable floating-point variable (unbuilt weights are not checked)."""
+  for path in weight_paths(layer):
+    try:
+      w = resolve(layer, path)
+    except (AttributeError, IndexError):
+      continue
+    if not hasattr(w, "dtype") or not hasattr(w, "trainable"):
+      continue
+    dtype = getattr(w, "true_dtype", w.dtype)
+    if not dtype.is_floating:
+      raise ValueError(
+          f"Layer '{layer.name}': weight '{path}' has dtype {dtype.name}; only floating-point "
+          "weights can be pruned. Leave this layer out of pruning (wrap only the other "
+          "layers: pass a list of layers, or use keras.models.clone_model with a "
+          "clone_function), or make get_prunable_weights() return float weights only.")
+    frozen = [o.name for o in _owners(layer, path) if not o.trainable]
+    if frozen or not w.trainable:
+      why = f"layer '{frozen[0]}' is frozen (trainable=False)" if frozen else (
+          "the variable was made with trainable=False")
+      raise ValueError(
+          f"Layer '{layer.name}': weight '{path}' is not trainable ({why}). LTP learns each "
+          "threshold together with its weights, and wrapping would silently unfreeze them. "
+          "Unfreeze it (layer.trainable = True) before wrapping, or leave it out of pruning "
+          "(wrap only the other layers: pass a list of layers, or use "
+          "keras.models.clone_model with a clone_function).")
+
+
 def resolve(root, path):
   """The object at attribute ``path`` ("a.b.0.c") of ``root``."""
   obj = root

@@ -8,6 +8,7 @@ import tensorflow as tf
 from ltp_tf import prune
 from ltp_tf import registry
 from ltp_tf._keras import keras
+from ltp_tf._keras import master_value
 
 
 @dataclasses.dataclass
@@ -41,9 +42,15 @@ class SparsityReport:
   def sparsity(self):
     return 1.0 - self.kept / self.size if self.size else 0.0
 
+  @property
+  def fully_pruned(self):
+    """``"layer/weight"`` of every tensor with all its weights pruned (100 % sparsity)."""
+    return [f"{t.layer}/{t.weight}" for t in self.tensors if t.size and not t.kept]
+
   def as_dict(self):
     return {"tensors": [dict(dataclasses.asdict(t), sparsity=t.sparsity) for t in self.tensors],
-            "global": {"size": self.size, "kept": self.kept, "sparsity": self.sparsity}}
+            "global": {"size": self.size, "kept": self.kept, "sparsity": self.sparsity},
+            "fully_pruned": self.fully_pruned}
 
   def __str__(self):
     lines = ["| layer | weight | size | kept | sparsity | threshold | temperature |",
@@ -54,11 +61,17 @@ class SparsityReport:
       lines.append(f"| {t.layer} | {t.weight} | {t.size} | {t.kept} | {t.sparsity:.2%} | "
                    f"{fmt(t.threshold)} | {fmt(t.temperature)} |")
     lines.append(f"| **global** | | {self.size} | {self.kept} | {self.sparsity:.2%} | | |")
+    if self.fully_pruned:
+      lines.append(f"\n**Fully pruned (100 % sparse, no signal passes):** "
+                   f"{', '.join(self.fully_pruned)}")
     return "\n".join(lines)
 
 
 def sparsity_report(model):
   """Per prunable tensor: layer, weight, size, kept, sparsity, threshold, temperature.
+
+  ``.fully_pruned`` lists the tensors with every weight pruned (``as_dict()["fully_pruned"]``,
+  and a line under the table): a layer with 100 % sparsity passes no signal.
 
   On a wrapped model, "kept" counts the weights that eq. (1) keeps (``w**2 > tau``, or the
   frozen mask in the hard phase). On a plain (e.g. stripped) model it counts the non-zero
@@ -80,7 +93,8 @@ def sparsity_report(model):
       for path, w, pruned, tau, temp in zip(m.weight_paths, m.pruned_variables,
                                             m.pruned_weights(), m.thresholds, m.temperatures):
         rows.append(TensorSparsity(m.layer.name, path, int(np.prod(w.shape)),
-                                   int(tf.math.count_nonzero(pruned)), float(tau), float(temp)))
+                                   int(tf.math.count_nonzero(pruned)), float(tau),
+                                   float(temp.numpy())))  # float() fails on a MirroredVariable.
     elif registry.supports(m) and m.built and not isinstance(m, keras.Model):
       for path in registry.weight_paths(m):
         w = registry.resolve(m, path)
@@ -90,6 +104,54 @@ def sparsity_report(model):
       continue
     skip.update(id(s) for s in m.submodules)
   return SparsityReport(rows)
+
+
+def _bad_count(x):
+  """How many of ``x``'s values are NaN or Inf."""
+  x = tf.convert_to_tensor(x)
+  if not x.dtype.is_floating:
+    return 0
+  return int(tf.size(x)) - int(tf.math.count_nonzero(tf.math.is_finite(x)))
+
+
+def non_finite(model):
+  """Every threshold, pruned weight and other variable of ``model`` holding NaN or Inf.
+
+  One description per tensor, the wrappers' thresholds and pruned weights first (named by
+  layer and weight), then any other variable of ``model`` by its variable name. Empty when
+  all are finite. One pass over the weights: for diagnosis, not for every step.
+  """
+  found, seen = [], set()
+  for m in prune.collect_wrappers(model):
+    if not m._ltp_built:  # pylint: disable=protected-access
+      continue
+    for path, w, tau, theta in zip(m.weight_paths, m.pruned_variables, m.thresholds,
+                                   m._theta):  # pylint: disable=protected-access
+      name = f"{m.layer.name}/{path}"
+      if _bad_count(tau):
+        found.append(f"threshold of '{name}' (tau = {float(tau)})")
+      bad = _bad_count(master_value(w))
+      if bad:
+        found.append(f"weights '{name}' ({bad} of {int(np.prod(w.shape))} values)")
+      seen.update((id(w), id(theta)))
+  for v in getattr(model, "weights", []):
+    if id(v) not in seen:
+      bad = _bad_count(master_value(v))
+      if bad:
+        found.append(f"variable '{v.name}' ({bad} of {int(np.prod(v.shape))} values)")
+  return found
+
+
+def non_finite_message(model):
+  """What went non-finite in ``model`` (``non_finite``) and what to do, as one message."""
+  found = non_finite(model)
+  if not found:
+    return ("Every threshold and weight is still finite, so the loss itself is not: check the "
+            "last batches' inputs and labels for NaN/Inf, and the loss function.")
+  return ("Non-finite values (NaN or Inf) in: " + "; ".join(found) + ". Usual causes: a "
+          "learning rate, l0_lambda or threshold_lr_ratio too large; float16 without loss "
+          "scaling; NaN/Inf in the inputs. Restart from the last good checkpoint with smaller "
+          "rates, or check the data.")
 
 
 def global_stats(wrappers):

@@ -28,6 +28,7 @@ from ltp_tf import registry
 from ltp_tf import soft_prune
 from ltp_tf import sparsity_target
 from ltp_tf._keras import keras
+from ltp_tf._keras import master_value
 
 # A default that visibly prunes small MLP/CNNs trained with SGD within a few epochs
 # (README: "Choosing l0_lambda"). It multiplies a raw count of kept weights, eq. (9).
@@ -67,7 +68,10 @@ def _substituted(layer, paths, tensors):
   """Temporarily puts ``tensors`` at the attribute ``paths`` of ``layer``.
 
   ``object.__setattr__`` bypasses Keras attribute tracking, so the layer's list of weights and
-  its checkpoint dependencies are untouched.
+  its checkpoint dependencies are untouched. Under ``MirroredStrategy`` each replica traces
+  in a thread of its own, but the threads take turns (one runs until it ends or reaches a
+  ``merge_call``), and the layers LTP wraps make no ``merge_call`` in their call: each
+  replica's substitution is undone before the next replica runs.
   """
   saved = []
   try:
@@ -117,12 +121,20 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise ValueError(f"PruneLearnedThreshold needs a tf_keras layer, got {layer!r}. "
                        "Build your model with tf_keras (Keras 2), not keras 3.")
     if isinstance(layer, PruneLearnedThreshold):
-      raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold.")
+      raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold; "
+                       "wrap each layer once (prune_low_magnitude_learned leaves existing "
+                       "wrappers as they are).")
+    registry.check_not_tfmot_wrapped(layer)
     if not registry.supports(layer):
       raise registry.unsupported_error(layer)
     validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient,
                        regularizer, target_sparsity)
+    if layer.built:
+      registry.check_prunable_weights(layer)
     kwargs.setdefault("name", f"ltp_{layer.name}")
+    # The wrapper runs the layer's call inside its own autocast scope, so it takes the layer's
+    # dtype policy (e.g. a float32 output layer in a mixed_float16 model stays float32).
+    kwargs.setdefault("dtype", layer.dtype_policy)
     super().__init__(layer, **kwargs)
     self._l0_lambda_init = float(l0_lambda)
     self.temperature = float(temperature)
@@ -153,13 +165,11 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       return False
 
   def _build_ltp(self):
+    registry.check_prunable_weights(self.layer)  # Before any state is created.
     self.weight_paths = registry.weight_paths(self.layer)
     self.pruned_variables = [registry.resolve(self.layer, p) for p in self.weight_paths]
     self._theta, self._temperature, self._mask, self._frozen = [], [], [], []
     for path, w in zip(self.weight_paths, self.pruned_variables):
-      if not w.dtype.is_floating:
-        raise ValueError(f"Layer '{self.layer.name}': weight '{path}' has dtype {w.dtype}; "
-                         "only floating-point weights can be pruned.")
       prefix = path.replace(".", "_").lstrip("_")
       dtype = getattr(w, "true_dtype", w.dtype)
       # Threshold state stays float32 under mixed precision (autocast=False): theta = tau / r
@@ -170,7 +180,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       t0 = self.temperature
       self._temperature.append(self.add_weight(
           f"{prefix}_temperature", shape=(), dtype=tf.float32, trainable=False, autocast=False,
-          initializer=lambda shape, dtype, w=w: soft_prune.temperature(w, t0)))
+          initializer=lambda shape, dtype, w=w: soft_prune.temperature(master_value(w), t0)))
       self._mask.append(self.add_weight(
           f"{prefix}_mask", shape=w.shape, dtype=dtype, initializer="ones", trainable=False,
           aggregation=tf.VariableAggregation.MEAN, autocast=False))
@@ -199,19 +209,28 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     return [tf.where(hard, frozen, tau)
             for tau, frozen in zip(self._soft_thresholds(), self._frozen)]
 
+  def _masters(self):
+    """Each pruned weight's value in its stored dtype (float32 under mixed precision)."""
+    return [master_value(w) for w in self.pruned_variables]
+
   def _soft_outputs(self):
-    """Soft phase: ``v`` per weight (eq. 2) and the wrapper's summed soft L0 (eq. 6)."""
-    outs = [soft_prune.soft_prune_and_l0(w, tau, t, self.stabilized_gradient)
-            for w, tau, t in zip(self.pruned_variables, self._soft_thresholds(),
-                                 self._temperature)]
+    """Soft phase: ``v`` per weight (eq. 2) and the wrapper's summed soft L0 (eq. 6).
+
+    The sigmoid's argument is computed from the float32 master weight, and ``v`` is given in
+    the dtype the inner layer reads the weight in (``w.dtype``: float16/bfloat16 inside the
+    call of a mixed-precision layer).
+    """
+    outs = [soft_prune.soft_prune_and_l0(w32, tau, t, self.stabilized_gradient, dtype=w.dtype)
+            for w32, w, tau, t in zip(self._masters(), self.pruned_variables,
+                                      self._soft_thresholds(), self._temperature)]
     return [v for v, _ in outs], tf.add_n([l0 for _, l0 in outs])
 
   def _pruned_tensors(self):
     """The tensors the inner layer runs with, and the summed soft L0 (0 in the hard phase)."""
 
     def hard_fn():
-      return ([w * tf.cast(m, w.dtype) for w, m in
-               zip([tf.convert_to_tensor(v) for v in self.pruned_variables], self._mask)],
+      return ([tf.cast(w32 * tf.cast(m, w32.dtype), w.dtype) for w32, w, m in
+               zip(self._masters(), self.pruned_variables, self._mask)],
               tf.constant(0.0))
 
     return tf.cond(tf.equal(self.phase, HARD), hard_fn, self._soft_outputs)
@@ -232,6 +251,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     if not tf.executing_eagerly():
       # The loss callable reuses this L0 (same graph, same thread), so that the sigmoid of
       # eq. (2) is computed once per step for the forward pass and the L0 term together.
+      # Under MirroredStrategy each replica thread gets its own forward pass's L0.
       self._l0_of_call[threading.get_ident()] = (tf.compat.v1.get_default_graph(), l0)
     with _substituted(self.layer, self.weight_paths, tensors):
       return self.layer.call(inputs, **kwargs)
@@ -282,13 +302,13 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def soft_l0(self):
     """Sum over this wrapper's weights of the soft L0 of eq. (6)."""
     return tf.add_n([soft_prune.soft_l0(w, tau, t) for w, tau, t
-                     in zip(self.pruned_variables, self._soft_thresholds(), self._temperature)])
+                     in zip(self._masters(), self._soft_thresholds(), self._temperature)])
 
   def pruned_weights(self):
     """The hard-pruned weights: eq. (1) in the soft phase, ``w * mask`` in the hard phase."""
     hard = tf.equal(self.phase, HARD)
     return [tf.where(hard, w * tf.cast(m, w.dtype), soft_prune.hard_prune(w, tau))
-            for w, m, tau in zip(self.pruned_variables, self._mask, self._thresholds())]
+            for w, m, tau in zip(self._masters(), self._mask, self._thresholds())]
 
   def hard_prune(self):
     """Freezes the masks from the learned thresholds (eq. 1) and enters the hard phase.
@@ -300,7 +320,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise ValueError(f"Wrapper '{self.name}' is not built yet; call the model once first.")
     if self.is_hard:
       return
-    for w, m, frozen, tau in zip(self.pruned_variables, self._mask, self._frozen,
+    for w, m, frozen, tau in zip(self._masters(), self._mask, self._frozen,
                                  self._thresholds()):
       m.assign(soft_prune.hard_mask(w, tau))
       frozen.assign(tau)
@@ -310,13 +330,13 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def apply_masks(self):
     """Re-zeroes pruned weights in the variables (the forward pass masks them regardless)."""
     if self.is_hard:
-      for w, m in zip(self.pruned_variables, self._mask):
-        w.assign(w * tf.cast(m, w.dtype))
+      for w, w32, m in zip(self.pruned_variables, self._masters(), self._mask):
+        w.assign(w32 * tf.cast(m, w32.dtype))
 
   def calibrate_temperatures(self):
     """Recomputes each temperature from the current weights, eq. (15)."""
-    for w, t in zip(self.pruned_variables, self._temperature):
-      t.assign(soft_prune.temperature(w, self.temperature))
+    for w32, t in zip(self._masters(), self._temperature):
+      t.assign(soft_prune.temperature(w32, self.temperature))
 
   @classmethod
   def from_config(cls, config, custom_objects=None):

@@ -73,6 +73,17 @@ def test_soft_steps_switch_at_that_optimizer_step():
   assert [h for _, h in recorder.steps] == [False, False, True] + [True] * 5
 
 
+def test_soft_steps_count_every_step_with_steps_per_execution():
+  model, (x, y) = _model(), _data()
+  model.compile(keras.optimizers.Adam(0.01), "mse", steps_per_execution=3)
+  recorder = _PhaseRecorder()
+  model.fit(x, np.zeros((len(x), 4)), epochs=2, batch_size=16, verbose=0,
+            callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=4), recorder])
+  # One callback per 3 steps (8 per epoch: 3, 6, 8): hard from the first call after step 4.
+  assert recorder.steps == [(3, False), (6, True), (8, True), (11, True), (14, True),
+                            (16, True)]
+
+
 def test_resume_past_the_soft_phase_hard_prunes_at_once():
   model, (x, y) = _model(), _data()
   recorder = _PhaseRecorder()
