@@ -6,9 +6,12 @@ In one process the plain model, the LTP-wrapped model in its soft phase and in i
 (fine-tuning) phase, and the TFMOT-wrapped model (PolynomialDecay, masks every 100 steps) are
 trained in turns of ``--steps`` steps for ``--rounds`` rounds, each with the callback it needs
 (``LTPPruningSchedule``, ``UpdatePruningStep``). Per step we record wall time (from the batch's
-begin to its end) and, per turn, process CPU time; the report gives medians over all steps
-after the first round and the ratios to the plain model. Peak memory (max RSS) is measured
-in a fresh subprocess per model. Writes ``cost.json`` and ``cost.md`` to ``--out``.
+begin to its end) and, per turn, process CPU time; medians over all steps after the first
+round, and the ratios to the plain model. That is repeated in ``--repeats`` fresh processes
+(the spread between processes exceeds that within one): the report gives the median ratio and
+its range. Peak memory (max RSS) is measured
+in a fresh subprocess per model, trained for 20 steps on random inputs of the data's shape,
+next to a baseline process that builds no model. Writes ``cost.json`` and ``cost.md``.
 """
 
 import json
@@ -31,7 +34,10 @@ _ROUNDS = flags.DEFINE_integer("rounds", 8, "Rounds (the first is warm-up).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with mnist/, fashion_mnist/.")
 _OUT = flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                "results"), "Output folder.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Independent processes per network; the report "
+                                "gives the median of their ratios and the range.")
 _MEMORY_CHILD = flags.DEFINE_string("memory_child", None, "Internal: network,variant.")
+_STEPS_CHILD = flags.DEFINE_string("steps_child", None, "Internal: network.")
 
 VARIANTS = ("plain", "ltp_soft", "ltp_hard", "tfmot")
 
@@ -105,38 +111,84 @@ def measure(network, data, steps, rounds):
   return out
 
 
-def peak_memory_mb(network_name, variant, data_dir):
-  """Max RSS of a fresh process that builds ``variant`` and trains it for 20 steps."""
-  cmd = [sys.executable, os.path.abspath(__file__), f"--memory_child={network_name},{variant}"]
+def _child(args, data_dir):
+  cmd = [sys.executable, os.path.abspath(__file__), *args]
   if data_dir:
     cmd.append(f"--data_dir={data_dir}")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900,
+  result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600,
                           check=True)
-  return float(result.stdout.strip().splitlines()[-1])
+  return result.stdout.strip().splitlines()[-1]
+
+
+def repeated_steps(network_name, data_dir, steps, rounds, repeats):
+  """``measure`` in ``repeats`` fresh processes: per variant the median of each ratio over
+  the processes, its range, and every process's numbers (the spread between processes on a
+  shared VM is larger than within one)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  runs = [json.loads(_child([f"--steps_child={network_name}", f"--steps={steps}",
+                             f"--rounds={rounds}"], data_dir)) for _ in range(repeats)]
+  out = {}
+  for v in VARIANTS:
+    out[v] = {key: float(np.median([r[v][key] for r in runs])) for key in runs[0][v]}
+    for key in ("wall_ratio", "cpu_ratio"):
+      out[v][key + "_range"] = [min(r[v][key] for r in runs), max(r[v][key] for r in runs)]
+  out["processes"] = runs
+  return out
+
+
+def peak_memory_mb(network_name, variant, data_dir):
+  """Max RSS of a fresh process that builds ``variant`` and trains it for 20 steps."""
+  return float(_child([f"--memory_child={network_name},{variant}"], data_dir))
+
+
+_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "digits": (64,)}
 
 
 def _memory_child(spec, data_dir):
+  """Random inputs of the network's shape (loading the data set would dominate the peak);
+  variant "none" builds nothing: the baseline of TF and the data."""
+  del data_dir  # The values do not change the memory.
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top,unused-import
   name, variant = spec.split(",")
   network = harness.NETWORKS[name]
-  (x, y), _ = harness.load_data(network, data_dir)
   n = 20 * network.batch_size
-  model, callbacks = make(network, variant, x.shape[1:], int(y.max()) + 1, 20)
-  model.fit(x[:n], y[:n], batch_size=network.batch_size, epochs=1, verbose=0,
-            callbacks=callbacks)
-  print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+  rng = np.random.default_rng(0)
+  x = rng.random((n, *_SHAPES[network.dataset]), dtype=np.float32)
+  y = rng.integers(0, 10, n)
+  if variant != "none":
+    model, callbacks = make(network, variant, x.shape[1:], 10, 20)
+    model.fit(x, y, batch_size=network.batch_size, epochs=1, verbose=0, callbacks=callbacks)
+  print(_peak_rss_mb())
+
+
+def _peak_rss_mb():
+  """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over ``exec`` from
+  the forking parent, so a child started by a big process reports the parent's size."""
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 1024.0
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def markdown(results):
-  lines = ["| network | variant | step ms (median) | × plain | CPU ms / step | × plain | "
-           "peak RSS MB | × plain |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+  lines = ["| network | variant | step ms (median) | × plain (range) | CPU ms / step | "
+           "× plain (range) | peak RSS MB | over TF baseline MB |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+
+  def ratio(m, key):
+    low, high = m.get(key + "_range", (m[key], m[key]))
+    return f"{m[key]:.3f} ({low:.2f}–{high:.2f})"
+
   for name, r in results.items():
     for v in VARIANTS:
       m = r["steps"][v]
       mem = r["memory_mb"][v]
-      lines.append(f"| {name} | {v} | {m['step_ms_median']:.2f} | {m['wall_ratio']:.3f} | "
-                   f"{m['cpu_ms_per_step']:.2f} | {m['cpu_ratio']:.3f} | {mem:.0f} | "
-                   f"{mem / r['memory_mb']['plain']:.3f} |")
+      lines.append(f"| {name} | {v} | {m['step_ms_median']:.2f} | {ratio(m, 'wall_ratio')} | "
+                   f"{m['cpu_ms_per_step']:.2f} | {ratio(m, 'cpu_ratio')} | {mem:.0f} | "
+                   f"{mem - r['memory_mb']['none']:.0f} |")
   return "\n".join(lines) + "\n"
 
 
@@ -146,14 +198,20 @@ def main(argv):
   if _MEMORY_CHILD.value:
     _memory_child(_MEMORY_CHILD.value, _DATA_DIR.value)
     return
+  if _STEPS_CHILD.value:
+    network = harness.NETWORKS[_STEPS_CHILD.value]
+    print(json.dumps(measure(network, harness.load_data(network, _DATA_DIR.value),
+                             _STEPS.value, _ROUNDS.value)))
+    return
   results = {}
   for name in _NETWORKS.value:
     network = harness.NETWORKS[name]
-    data = harness.load_data(network, _DATA_DIR.value)
     results[name] = {
         "batch_size": network.batch_size,
-        "steps": measure(network, data, _STEPS.value, _ROUNDS.value),
-        "memory_mb": {v: peak_memory_mb(name, v, _DATA_DIR.value) for v in VARIANTS}}
+        "steps": repeated_steps(name, _DATA_DIR.value, _STEPS.value, _ROUNDS.value,
+                                _REPEATS.value),
+        "memory_mb": {v: peak_memory_mb(name, v, _DATA_DIR.value)
+                      for v in ("none",) + VARIANTS}}
     print(markdown({name: results[name]}), flush=True)
   os.makedirs(_OUT.value, exist_ok=True)
   with open(os.path.join(_OUT.value, "cost.json"), "w") as f:

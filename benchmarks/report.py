@@ -99,14 +99,15 @@ def cost_section(cost):
   lines = [cost_lib.markdown(cost), ""]
   for name, r in cost.items():
     s = r["steps"]
-    worst = max(s["ltp_soft"]["cpu_ratio"], s["ltp_hard"]["cpu_ratio"])
-    met = worst <= 1.15 and worst <= s["tfmot"]["cpu_ratio"]
+    soft, hard, tfmot = (s[v]["wall_ratio"] for v in ("ltp_soft", "ltp_hard", "tfmot"))
+    verdict = lambda x: "met" if x <= 1.15 and x <= tfmot else (  # noqa: E731
+        "<= 1.15× but above TFMOT" if x <= 1.15 else "missed")
     lines.append(
-        f"- {name}: LTP soft {s['ltp_soft']['cpu_ratio']:.2f}× / hard "
-        f"{s['ltp_hard']['cpu_ratio']:.2f}× plain CPU time per step (wall "
-        f"{s['ltp_soft']['wall_ratio']:.2f}× / {s['ltp_hard']['wall_ratio']:.2f}×); TFMOT "
-        f"{s['tfmot']['cpu_ratio']:.2f}× (wall {s['tfmot']['wall_ratio']:.2f}×). Bar <= 1.15× "
-        f"and no worse than TFMOT: **{'met' if met else 'missed'}**.")
+        f"- {name}: step time (median wall) LTP soft phase {soft:.2f}×, hard phase "
+        f"{hard:.2f}×, TFMOT {tfmot:.2f}× plain (CPU time: {s['ltp_soft']['cpu_ratio']:.2f}×, "
+        f"{s['ltp_hard']['cpu_ratio']:.2f}×, {s['tfmot']['cpu_ratio']:.2f}×). Bar <= 1.15× "
+        f"and no worse than TFMOT: soft phase **{verdict(soft)}**, hard phase "
+        f"**{verdict(hard)}**.")
   return lines
 
 
