@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from ltp_tf import plots  # noqa: E402
 from ltp_tf import trail  # noqa: E402
 
-_STYLE = {"ltp": ("tab:blue", "o"), "tfmot": ("tab:orange", "s"), "gmp": ("tab:green", "^"),
+_STYLE = {"ltp": ("tab:blue", "o"), "ltp_frac": ("tab:cyan", "P"), "tfmot": ("tab:orange", "s"), "gmp": ("tab:green", "^"),
           "ltp_noreg": ("tab:gray", "x"), "ltp_l2": ("tab:purple", "D"),
           "ltp_unstab": ("tab:red", "v")}
 

@@ -13,6 +13,8 @@ throughout. Methods (``METHODS``):
   (``mask_frequency``).
 * ``gmp``: global magnitude pruning: one magnitude threshold over all prunable tensors, on the
   same cubic ramp (Zhu & Gupta 2017) and mask steps, then fine-tuning.
+* ``ltp_frac``: LTP with ``regularizer="l0_fraction"`` (each tensor's soft L0 over its size,
+  so lambda does not push the biggest layer hardest), in target-sparsity mode.
 * Ablations of LTP: ``ltp_noreg`` (lambda = 0: natural endpoint only), ``ltp_l2`` (L2 of the
   soft-pruned weights instead of the soft L0) and ``ltp_unstab`` (the full weight gradient
   instead of eq. 14).
@@ -37,7 +39,7 @@ from ltp_tf import sparsity_target
 from ltp_tf import trail
 from ltp_tf._keras import keras
 
-METHODS = ("ltp", "tfmot", "gmp", "ltp_noreg", "ltp_l2", "ltp_unstab")
+METHODS = ("ltp", "ltp_frac", "tfmot", "gmp", "ltp_noreg", "ltp_l2", "ltp_unstab")
 # Methods whose sparsity is set by their lambda, not by a target, and which also run there.
 NATURAL = ("ltp", "ltp_noreg", "ltp_unstab")
 MASK_EVERY_N_STEPS = 100  # TFMOT's default pruning frequency; GMP uses the same.
@@ -54,6 +56,7 @@ class Network:
   finetune_epochs: int
   l0_lambda: float                # LTP's natural lambda (and the controller's start).
   l2_lambda: float = 1e-4         # Start of the L2 ablation's steered lambda.
+  fraction_lambda: float = 0.1    # Start of ltp_frac's steered lambda (per keep ratio).
   learning_rate: float = 0.05
   batch_size: int = 128
   train_examples: int = 0         # 0: the whole training split.
@@ -181,6 +184,8 @@ def _wrap_ltp(dense, network, method, target):
     kwargs["l0_lambda"] = 0.0
   elif method == "ltp_l2":
     kwargs.update(regularizer="l2", l0_lambda=network.l2_lambda)
+  elif method == "ltp_frac":
+    kwargs.update(regularizer="l0_fraction", l0_lambda=network.fraction_lambda)
   elif method == "ltp_unstab":
     kwargs["stabilized_gradient"] = False
   return ltp_tf.prune_low_magnitude_learned(dense, **kwargs)

@@ -39,7 +39,7 @@ def base():
   c.temperature = 1e-3
   c.threshold_lr_ratio = 1e-5
   c.stabilized_gradient = True
-  c.regularizer = "l0"                # l0 (eq. 6) | l2 (ablation: squared soft-pruned weights)
+  c.regularizer = "l0"                # l0 (eq. 6) | l0_fraction (per-tensor keep ratios) | l2
   # Target-sparsity mode: steer l0_lambda (from the value above) so that the global sparsity
   # follows a ramp to target_sparsity, reached after target_epochs soft epochs (0: two thirds
   # of soft_epochs); the hard prune then lands on it exactly. None: l0_lambda stays fixed.

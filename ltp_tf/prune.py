@@ -49,8 +49,9 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     temperature: T0 of eq. (15).
     threshold_lr_ratio: r of eq. (11), the thresholds' learning rate over the weights'.
     stabilized_gradient: eq. (14) (True) or the full gradient (False) for the weights.
-    regularizer: ``"l0"`` (LTP's soft L0, eq. 6) or ``"l2"`` (ablation: squared soft-pruned
-      weights).
+    regularizer: ``"l0"`` (LTP's soft L0, eq. 6: a raw count of kept weights),
+      ``"l0_fraction"`` (per tensor, the soft L0 over the tensor's size: every layer's keep
+      ratio weighs the same) or ``"l2"`` (ablation: squared soft-pruned weights).
     target_sparsity: a global sparsity in [0, 1) to land on: ``LTPPruningSchedule`` then
       steers ``l0_lambda`` (starting from the value given here) during soft pruning so that
       the global sparsity follows a ramp to this target; the per-layer split is still learned.

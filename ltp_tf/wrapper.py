@@ -37,9 +37,12 @@ DEFAULT_THRESHOLD_LR_RATIO = 1e-5
 SOFT, HARD = 0, 1
 # Suffix of every threshold variable's name (used to exclude them from weight decay).
 THRESHOLD_PARAM_NAME = "threshold_param"
-# "l0": the soft L0 of eq. (6), LTP's regularizer. "l2": sum of squared soft-pruned weights,
-# the paper's ablation (L2 loses its effect when batch norm follows the layer).
-REGULARIZERS = ("l0", "l2")
+# "l0": the soft L0 of eq. (6), LTP's regularizer: lambda multiplies a raw count of kept
+# weights, so the biggest layers are pushed hardest. "l0_fraction": each tensor's soft L0
+# divided by its size, so lambda multiplies the sum of keep ratios and weighs every tensor
+# alike. "l2": sum of squared soft-pruned weights, the paper's ablation (L2 loses its effect
+# when batch norm follows the layer).
+REGULARIZERS = ("l0", "l0_fraction", "l2")
 
 
 def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient,
@@ -103,8 +106,10 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     threshold_lr_ratio: r of eq. (11): thresholds learn at ``r`` times the optimizer's rate.
     stabilized_gradient: weight gradient of eq. (14) (True) or the full one (False): eq. (3)
       plus the L0 term's gradient w.r.t. w. For ablations.
-    regularizer: ``"l0"`` (eq. 6) or ``"l2"``: ``l0_lambda * sum(v**2)`` over the soft-pruned
-      weights instead, for the paper's ablation.
+    regularizer: ``"l0"`` (eq. 6: a raw count of kept weights, as in the paper),
+      ``"l0_fraction"`` (each tensor's soft L0 over its size: lambda weighs every tensor's keep
+      ratio alike instead of pushing the biggest layers hardest) or ``"l2"``
+      (``l0_lambda * sum(v**2)`` over the soft-pruned weights, for the paper's ablation).
     target_sparsity: global sparsity for ``LTPPruningSchedule`` to steer ``l0_lambda`` to
       (target-sparsity mode), or None. Every wrapper of a model holds the same value.
     **kwargs: Keras layer arguments (``name`` defaults to ``"ltp_" + layer.name``).
@@ -223,6 +228,9 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     outs = [soft_prune.soft_prune_and_l0(w32, tau, t, self.stabilized_gradient, dtype=w.dtype)
             for w32, w, tau, t in zip(self._masters(), self.pruned_variables,
                                       self._soft_thresholds(), self._temperature)]
+    if self.regularizer == "l0_fraction":  # Keep ratios: every tensor weighs the same.
+      return [v for v, _ in outs], tf.add_n([l0 / float(w.shape.num_elements()) for (_, l0), w
+                                             in zip(outs, self.pruned_variables)])
     return [v for v, _ in outs], tf.add_n([l0 for _, l0 in outs])
 
   def _pruned_tensors(self):

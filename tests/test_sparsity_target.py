@@ -191,3 +191,19 @@ def test_lenet_300_100_lands_on_target_sparsity(shared_data_dir):
   assert abs(schedule.landing["sparsity_before"] - 0.9) < 0.03, schedule.landing
   assert abs(ltp_tf.sparsity_report(pruned).sparsity - 0.9) <= 0.005
   assert pruned.evaluate(x_te, y_te, verbose=0)[1] >= 0.97
+
+
+def test_l0_fraction_weighs_every_tensor_by_its_keep_ratio():
+  model, _ = layer_cases.make_model(
+      "separable_conv2d", lambda l: ltp_tf.PruneLearnedThreshold(l, l0_lambda=0.5,
+                                                                  regularizer="l0_fraction"))
+  (wrapper,) = ltp_tf.collect_wrappers(model)
+  layer_cases.set_thresholds_to_median(wrapper)
+  expected = 0.0
+  for w, tau, temp in zip(wrapper.pruned_variables, wrapper.thresholds, wrapper.temperatures):
+    w2 = np.square(w.numpy().astype(np.float64))
+    with np.errstate(over="ignore"):
+      s = 1 / (1 + np.exp(-(w2 - float(tau)) / float(temp)))
+    expected += s.sum() / s.size  # The keep ratio, whatever the tensor's size.
+  # float32 against float64 at the weights on the threshold (s = 1/2, steepest): rel 1e-4.
+  assert float(wrapper._l0_penalty()) == pytest.approx(0.5 * expected, rel=1e-4)
