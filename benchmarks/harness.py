@@ -267,8 +267,13 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
     fig1_before = fig1.pruned_variables[0].numpy().copy()
   _compile(model, lr)
   start = time.time()
-  history = model.fit(x, y, batch_size=network.batch_size, epochs=epochs, verbose=verbose,
-                      callbacks=callbacks)
+  history = keras.callbacks.History()
+  diverged = None
+  try:
+    model.fit(x, y, batch_size=network.batch_size, epochs=epochs, verbose=verbose,
+              callbacks=callbacks + [history])
+  except FloatingPointError as e:  # LTPPruningSchedule stops on NaN/Inf and says where.
+    diverged = str(e)
   seconds = time.time() - start
   stripped = _strip(model, method)
   _compile(stripped, lr)
@@ -283,6 +288,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
       "fully_pruned_layers": [f"{t.layer}/{t.weight}" for t in report.tensors if t.kept == 0],
       "seconds": seconds,
       "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+      "diverged": diverged,
   }
   if schedule is not None and schedule.landing:
     result["landing"] = schedule.landing
@@ -369,6 +375,7 @@ def aggregate(results):
         "error_mean": float(1 - acc.mean()),
         "dense_accuracy_mean": float(np.mean([r["dense_accuracy"] for r in rs])),
         "fully_pruned_layers": sorted({l for r in rs for l in r["fully_pruned_layers"]}),
+        "diverged": sum(bool(r.get("diverged")) for r in rs),
         "seconds_mean": float(np.mean([r["seconds"] for r in rs])),
     })
   order = {m: i for i, m in enumerate(METHODS)}
@@ -391,6 +398,15 @@ def write_outputs(network, results, out_dir, extra=None):
   return json_path, md_path
 
 
+def _notes(row):
+  notes = []
+  if row.get("diverged"):
+    notes.append(f"{row['diverged']} of {row['seeds']} stopped on NaN/Inf")
+  if row["fully_pruned_layers"]:
+    notes.append("fully pruned: " + ", ".join(row["fully_pruned_layers"]))
+  return "; ".join(notes) or "-"
+
+
 def markdown(network, rows, results):
   """The benchmark tables of one network."""
   lines = [f"### {network.name}: {network.model} on {network.dataset}"
@@ -401,14 +417,13 @@ def markdown(network, rows, results):
            f"{network.batch_size}. Dense accuracy "
            f"{np.mean([r['dense_accuracy'] for r in results]):.4f} (mean over seeds).", "",
            "| target | method | seeds | sparsity | compression | test accuracy | error | "
-           "fully pruned layers |", "|---|---|---:|---:|---:|---:|---:|---|"]
+           "notes |", "|---|---|---:|---:|---:|---:|---:|---|"]
   for r in rows:
     target = "natural" if r["target"] is None else f"{r['target']:.0%}"
     lines.append(
         f"| {target} | {r['method']} | {r['seeds']} | {r['sparsity_mean']:.2%} ± "
         f"{r['sparsity_std']:.2%} | {r['compression_mean']:.1f}× | {r['accuracy_mean']:.4f} ± "
-        f"{r['accuracy_std']:.4f} | {r['error_mean']:.2%} | "
-        f"{', '.join(r['fully_pruned_layers']) or '-'} |")
+        f"{r['accuracy_std']:.4f} | {r['error_mean']:.2%} | {_notes(r)} |")
   exported = [r for r in results if "tflite" in r]
   if exported:
     lines += ["", "Sparse TFLite (seed 0): bytes vs the non-zero lower bound (nnz × 4 bytes "

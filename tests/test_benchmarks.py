@@ -77,3 +77,13 @@ def test_bad_grid_arguments_are_named(tmp_path):
   assert compare.parse_overrides(["prune_epochs=2", "l0_lambda=1e-5"]) == {
       "prune_epochs": 2, "l0_lambda": 1e-5}
   assert dataclasses.replace(TINY, prune_epochs=2).prune_epochs == 2
+
+
+def test_a_run_that_diverges_is_recorded_not_fatal(tmp_path):
+  blowup = dataclasses.replace(TINY, name="tiny_nan", learning_rate=1e12, dense_epochs=1)
+  data = harness.load_data(blowup)
+  result = harness.run_one(blowup, "ltp", None, 0, data, str(tmp_path))
+  assert "non-finite" in result["diverged"] or "nan" in result["diverged"].lower()
+  assert os.path.exists(tmp_path / "runs" / "tiny_nan_ltp_natural_seed0.json")
+  (row,) = harness.aggregate([result])
+  assert row["diverged"] == 1 and "stopped on NaN/Inf" in harness._notes(row)
