@@ -42,6 +42,8 @@ from ltp_tf._keras import keras
 METHODS = ("ltp", "ltp_frac", "tfmot", "gmp", "ltp_noreg", "ltp_l2", "ltp_unstab")
 # Methods whose sparsity is set by their lambda, not by a target, and which also run there.
 NATURAL = ("ltp", "ltp_noreg", "ltp_unstab")
+# Ablations of LTP (not competitors): ``grid_specs`` may run them on fewer seeds.
+ABLATIONS = ("ltp_noreg", "ltp_l2", "ltp_unstab")
 MASK_EVERY_N_STEPS = 100  # TFMOT's default pruning frequency; GMP uses the same.
 
 
@@ -329,12 +331,16 @@ def export_sizes(stripped, report, train, test, calibration=256):
   return sizes
 
 
-def grid_specs(methods, targets, seeds, natural=True):
+def grid_specs(methods, targets, seeds, natural=True, ablation_seeds=None):
   """(method, target, seed) triples: every method at every target; NATURAL ones also at
-  their natural endpoint (``ltp_noreg`` only there)."""
+  their natural endpoint (``ltp_noreg`` only there). ``ABLATIONS`` run on ``ablation_seeds``
+  (default: ``seeds``)."""
   specs = []
-  for seed in seeds:
+  for seed in sorted(set(seeds) | set(ablation_seeds or ())):
     for method in methods:
+      if seed not in (ablation_seeds if ablation_seeds is not None and method in ABLATIONS
+                      else seeds):
+        continue
       if natural and method in NATURAL:
         specs.append((method, None, seed))
       if method != "ltp_noreg":

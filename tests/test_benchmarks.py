@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks import compare
+from benchmarks import grid
 from benchmarks import harness
 
 TINY = harness.Network("tiny", "mlp", "digits", dense_epochs=1, prune_epochs=3,
@@ -18,7 +18,7 @@ TINY = harness.Network("tiny", "mlp", "digits", dense_epochs=1, prune_epochs=3,
 def test_every_method_runs_and_writes_every_field(tmp_path, monkeypatch):
   monkeypatch.setitem(harness.NETWORKS, "tiny", TINY)
   out = tmp_path / "out"
-  summary = compare.run(["tiny"], [0.7], [0], list(harness.METHODS), str(tmp_path / "work"),
+  summary = grid.run(["tiny"], [0.7], [0], list(harness.METHODS), str(tmp_path / "work"),
                         str(out))
   rows = summary["tiny"]
   assert {(r["method"], r["target"]) for r in rows} == {
@@ -41,7 +41,7 @@ def test_every_method_runs_and_writes_every_field(tmp_path, monkeypatch):
                "fig1_tiny_ltp.png", "fig1_tiny_ltp_unstab.png"):
     assert os.path.exists(out / name), name
   # Resumable: a second call reads the finished runs instead of training again.
-  again = compare.run(["tiny"], [0.7], [0], ["gmp"], str(tmp_path / "work"), str(out))
+  again = grid.run(["tiny"], [0.7], [0], ["gmp"], str(tmp_path / "work"), str(out))
   assert again["tiny"][0]["accuracy_mean"] == pytest.approx(
       next(r["accuracy"] for r in runs if r["method"] == "gmp"))
 
@@ -73,9 +73,20 @@ def test_bad_grid_arguments_are_named(tmp_path):
   with pytest.raises(ValueError, match="ltp_noreg"):
     harness.run_one(TINY, "ltp_noreg", 0.5, 0, data, str(tmp_path))
   with pytest.raises(ValueError, match="overridable"):
-    compare.parse_overrides(["model=resnet50"])
-  assert compare.parse_overrides(["prune_epochs=2", "l0_lambda=1e-5"]) == {
+    grid.parse_overrides(["model=resnet50"])
+  assert grid.parse_overrides(["prune_epochs=2", "l0_lambda=1e-5"]) == {
       "prune_epochs": 2, "l0_lambda": 1e-5}
+  with pytest.raises(ValueError, match="unknown methods"):
+    grid.run(["tiny"], [0.5], [0], ["magic"], str(tmp_path), str(tmp_path))
+
+
+def test_ablations_can_run_on_fewer_seeds():
+  specs = harness.grid_specs(["ltp", "ltp_unstab", "gmp"], [0.9], [0, 1], ablation_seeds=[0])
+  assert [s for s in specs if s[0] == "ltp_unstab"] == [("ltp_unstab", None, 0),
+                                                         ("ltp_unstab", 0.9, 0)]
+  assert {s[2] for s in specs if s[0] in ("ltp", "gmp")} == {0, 1}
+  assert len(specs) == 2 * 3 + 2  # ltp: natural + 0.9, gmp: 0.9, per seed; the ablation once.
+  assert harness.grid_specs(["gmp"], [0.9], [0, 1]) == [("gmp", 0.9, 0), ("gmp", 0.9, 1)]
   assert dataclasses.replace(TINY, prune_epochs=2).prune_epochs == 2
 
 

@@ -1,0 +1,52 @@
+"""The accuracy grid behind ``compare.py``, as functions (the binary only parses flags)."""
+
+import dataclasses
+import os
+
+from benchmarks import figures
+from benchmarks import harness
+
+_FIXED = ("name", "model", "dataset", "model_kwargs")
+
+
+def parse_overrides(items):
+  """``["prune_epochs=2", ...]`` -> ``{"prune_epochs": 2}``, checked against ``Network``."""
+  fields = {f.name: f.type for f in dataclasses.fields(harness.Network)}
+  out = {}
+  for item in items:
+    key, _, value = item.partition("=")
+    if key not in fields or key in _FIXED:
+      raise ValueError(f"--override {item!r}: not an overridable Network field "
+                       f"({sorted(set(fields) - set(_FIXED))})")
+    out[key] = float(value) if fields[key] in (float, "float") else int(value)
+  return out
+
+
+def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, overrides=None,
+        ablation_seeds=None, verbose=0):
+  """Runs the grid for each network and writes its outputs; returns {network: rows}.
+
+  ``ablation_seeds`` (default: ``seeds``) are the seeds of ``harness.ABLATIONS``: the
+  ablations answer a yes/no question, so one seed can be enough where the grid is slow.
+  """
+  unknown = [m for m in methods if m not in harness.METHODS]
+  if unknown:
+    raise ValueError(f"unknown methods {unknown}; choose from {harness.METHODS}")
+  summary = {}
+  for name in networks:
+    if name not in harness.NETWORKS:
+      raise ValueError(f"unknown network {name!r}; choose from {sorted(harness.NETWORKS)}")
+    network = dataclasses.replace(harness.NETWORKS[name], **(overrides or {}))
+    data = harness.load_data(network, data_dir)
+    specs = harness.grid_specs(methods, targets, seeds, ablation_seeds=ablation_seeds)
+    results = harness.run_grid(network, specs, data, workdir, verbose=verbose)
+    harness.write_outputs(network, results, out_dir)
+    rows = harness.aggregate(results)
+    runs_dir = os.path.join(workdir, "runs")
+    figures.accuracy_vs_sparsity(name, rows, os.path.join(out_dir, f"accuracy_{name}.png"))
+    figures.keep_ratio_ablation(name, results, runs_dir,
+                                os.path.join(out_dir, f"keep_ratio_{name}.png"),
+                                target=sorted(targets)[len(targets) // 2] if targets else None)
+    figures.fig1_pair(name, results, runs_dir, os.path.join(out_dir, f"fig1_{name}.png"))
+    summary[name] = rows
+  return summary
