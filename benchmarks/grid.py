@@ -6,7 +6,9 @@ import os
 from benchmarks import figures
 from benchmarks import harness
 
-_FIXED = ("name", "model", "dataset", "model_kwargs")
+_FIXED = ("name", "model", "dataset", "model_kwargs", "dense_name")
+# Fields the dense checkpoint depends on: overriding one of them trains a new one.
+_DENSE_FIELDS = ("dense_epochs", "learning_rate", "batch_size", "train_examples")
 
 
 def parse_overrides(items):
@@ -20,6 +22,18 @@ def parse_overrides(items):
                        f"({sorted(set(fields) - set(_FIXED))})")
     out[key] = float(value) if fields[key] in (float, "float") else int(value)
   return out
+
+
+def with_overrides(network, overrides):
+  """``network`` with ``overrides`` applied, renamed ``name+key=value,...`` so that its runs
+  and outputs never mix with the plain grid's; the dense checkpoint is shared unless a field
+  it depends on is overridden."""
+  if not overrides:
+    return network
+  suffix = ",".join(f"{k}={v:g}" for k, v in sorted(overrides.items()))
+  dense_name = "" if set(overrides) & set(_DENSE_FIELDS) else network.dense_name or network.name
+  return dataclasses.replace(network, name=f"{network.name}+{suffix}", dense_name=dense_name,
+                             **overrides)
 
 
 def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, overrides=None,
@@ -36,17 +50,18 @@ def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, over
   for name in networks:
     if name not in harness.NETWORKS:
       raise ValueError(f"unknown network {name!r}; choose from {sorted(harness.NETWORKS)}")
-    network = dataclasses.replace(harness.NETWORKS[name], **(overrides or {}))
+    network = with_overrides(harness.NETWORKS[name], overrides)
     data = harness.load_data(network, data_dir)
     specs = harness.grid_specs(methods, targets, seeds, ablation_seeds=ablation_seeds)
     results = harness.run_grid(network, specs, data, workdir, verbose=verbose)
     harness.write_outputs(network, results, out_dir)
     rows = harness.aggregate(results)
     runs_dir = os.path.join(workdir, "runs")
-    figures.accuracy_vs_sparsity(name, rows, os.path.join(out_dir, f"accuracy_{name}.png"))
-    figures.keep_ratio_ablation(name, results, runs_dir,
-                                os.path.join(out_dir, f"keep_ratio_{name}.png"),
+    label = network.name
+    figures.accuracy_vs_sparsity(label, rows, os.path.join(out_dir, f"accuracy_{label}.png"))
+    figures.keep_ratio_ablation(label, results, runs_dir,
+                                os.path.join(out_dir, f"keep_ratio_{label}.png"),
                                 target=sorted(targets)[len(targets) // 2] if targets else None)
-    figures.fig1_pair(name, results, runs_dir, os.path.join(out_dir, f"fig1_{name}.png"))
-    summary[name] = rows
+    figures.fig1_pair(label, results, runs_dir, os.path.join(out_dir, f"fig1_{label}.png"))
+    summary[label] = rows
   return summary

@@ -59,10 +59,12 @@ class Network:
   l0_lambda: float                # LTP's natural lambda (and the controller's start).
   l2_lambda: float = 1e-4         # Start of the L2 ablation's steered lambda.
   fraction_lambda: float = 0.1    # Start of ltp_frac's steered lambda (per keep ratio).
+  threshold_lr_ratio: float = 1e-5  # LTP's r (eq. 11), the library default.
   learning_rate: float = 0.05
   batch_size: int = 128
   train_examples: int = 0         # 0: the whole training split.
   model_kwargs: dict = dataclasses.field(default_factory=dict)
+  dense_name: str = ""            # Key of the dense checkpoint (default: ``name``).
 
 
 NETWORKS = {
@@ -119,7 +121,8 @@ def build(network, input_shape, num_classes):
 def dense_checkpoint(network, seed, data, workdir, verbose=0):
   """Trains (or reuses) the dense model of ``network`` and ``seed``; returns its path and
   test accuracy. Cosine decay over ``dense_epochs``."""
-  path = os.path.join(workdir, "dense", f"{network.name}_seed{seed}.weights.h5")
+  path = os.path.join(workdir, "dense",
+                      f"{network.dense_name or network.name}_seed{seed}.weights.h5")
   meta = path + ".json"
   if os.path.exists(meta):
     return path, trail.read_json(meta, {})["accuracy"]
@@ -181,7 +184,8 @@ class GlobalMagnitudePruning(keras.callbacks.Callback):
 
 
 def _wrap_ltp(dense, network, method, target):
-  kwargs = dict(l0_lambda=network.l0_lambda, target_sparsity=target)
+  kwargs = dict(l0_lambda=network.l0_lambda, target_sparsity=target,
+                threshold_lr_ratio=network.threshold_lr_ratio)
   if method == "ltp_noreg":
     kwargs["l0_lambda"] = 0.0
   elif method == "ltp_l2":
@@ -420,7 +424,8 @@ def markdown(network, rows, results):
            "", f"Budget: dense {network.dense_epochs} epochs (cosine), then for every method "
            f"{network.prune_epochs} pruning epochs (lr {network.learning_rate}) + "
            f"{network.finetune_epochs} fine-tuning epochs (cosine), SGD momentum 0.9, batch "
-           f"{network.batch_size}. Dense accuracy "
+           f"{network.batch_size}; LTP's threshold_lr_ratio {network.threshold_lr_ratio:g}. "
+           "Dense accuracy "
            f"{np.mean([r['dense_accuracy'] for r in results]):.4f} (mean over seeds).", "",
            "| target | method | seeds | sparsity | compression | test accuracy | error | "
            "notes |", "|---|---|---:|---:|---:|---:|---:|---|"]

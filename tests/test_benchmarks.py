@@ -80,6 +80,15 @@ def test_bad_grid_arguments_are_named(tmp_path):
     grid.run(["tiny"], [0.5], [0], ["magic"], str(tmp_path), str(tmp_path))
 
 
+def test_overridden_grids_get_their_own_runs_but_share_the_dense_checkpoint():
+  assert grid.with_overrides(TINY, {}) is TINY
+  slow = grid.with_overrides(TINY, grid.parse_overrides(["threshold_lr_ratio=1e-6"]))
+  assert (slow.name, slow.dense_name, slow.threshold_lr_ratio) == (
+      "tiny+threshold_lr_ratio=1e-06", "tiny", 1e-6)
+  longer = grid.with_overrides(TINY, {"dense_epochs": 3, "prune_epochs": 2})
+  assert (longer.name, longer.dense_name) == ("tiny+dense_epochs=3,prune_epochs=2", "")
+
+
 def test_ablations_can_run_on_fewer_seeds():
   specs = harness.grid_specs(["ltp", "ltp_unstab", "gmp"], [0.9], [0, 1], ablation_seeds=[0])
   assert [s for s in specs if s[0] == "ltp_unstab"] == [("ltp_unstab", None, 0),
