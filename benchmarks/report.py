@@ -131,7 +131,11 @@ def build():
     dense = float(np.mean([r["dense_accuracy_mean"] for r in all_rows if r["network"] == base]
                           or [r["dense_accuracy_mean"] for r in all_rows]))
     bars += bar_check(base, all_rows, dense) + bar_check(base, all_rows, dense, "ltp_frac")
-  for network in ("lenet300", "lenet5", "resnet20", "lenet300_long", "lenet5_long"):
+  main = ["lenet300", "lenet5", "resnet20", "lenet300_long", "lenet5_long"]
+  extra = sorted(f[len("benchmark_"):-len(".json")] for f in os.listdir(RESULTS)
+                 if f.startswith("benchmark_") and f.endswith(".json")
+                 and f[len("benchmark_"):-len(".json")] not in main)
+  for network in main + extra:  # Then the grids run with --override, e.g. another r.
     result = _load(f"benchmark_{network}.json")
     if not result:
       continue
@@ -149,7 +153,10 @@ def build():
     parts += [f"## {network}", "", grid, "", "LTP against the baselines at matched sparsity "
               "(mean ± std over seeds):", "", *tables,
               f"![accuracy vs sparsity](benchmarks/results/accuracy_{network}.png)",
-              f"![keep ratio](benchmarks/results/keep_ratio_{network}.png)", ""]
+              f"![keep ratio](benchmarks/results/keep_ratio_{network}.png)",
+              *[f"![Fig. 1, {m}](benchmarks/results/fig1_{network}_{m}.png)"
+                for m in ("ltp", "ltp_unstab")
+                if os.path.exists(os.path.join(RESULTS, f"fig1_{network}_{m}.png"))], ""]
   cost = _load("cost.json")
   if cost:
     parts += ["## Training cost", "", "`python benchmarks/cost.py --data_dir=../shared/data` "

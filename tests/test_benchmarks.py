@@ -107,3 +107,25 @@ def test_a_run_that_diverges_is_recorded_not_fatal(tmp_path):
   assert os.path.exists(tmp_path / "runs" / "tiny_nan_ltp_natural_seed0.json")
   (row,) = harness.aggregate([result])
   assert row["diverged"] == 1 and "stopped on NaN/Inf" in harness._notes(row)
+
+
+def test_report_states_each_bar_as_met_or_missed_by_how_much():
+  from benchmarks import report  # pylint: disable=g-import-not-at-top
+
+  def row(method, compression, error, network="lenet300", std=0.0):
+    return {"method": method, "target": 1 - 1 / compression, "compression_mean": compression,
+            "error_mean": error, "accuracy_mean": 1 - error, "accuracy_std": std,
+            "network": network}
+
+  missed = report.bar_check("lenet300", [row("ltp", 20, 0.0178), row("ltp", 50, 0.0202)], 0.98)
+  assert "**missed**" in missed[0] and "20.0× (1.78%" in missed[0] and "+0.22 pt" in missed[0]
+  met = report.bar_check("lenet300", [row("ltp", 50, 0.0175, "lenet300_long")], 0.98)
+  assert "**met**: 50.0× at 1.75% error (lenet300_long)" in met[0]
+  assert report.bar_check("lenet300", [row("gmp", 50, 0.01)], 0.98) == []  # Not LTP's row.
+  resnet = report.bar_check("resnet20", [row("ltp", 10, 0.095)], 0.906)
+  assert "**met**" in resnet[0] and "(-0.10%)" in resnet[0]
+  _, verdicts = report.matched([row("ltp", 50, 0.020, std=0.001), row("tfmot", 50, 0.0195),
+                                row("gmp", 50, 0.025)])
+  assert verdicts == [True, True]  # Behind TFMOT by less than the noise; ahead of GMP.
+  _, verdicts = report.matched([row("ltp", 50, 0.020), row("tfmot", 50, 0.0195)])
+  assert verdicts == [False]
