@@ -11,17 +11,9 @@ import numpy as np  # noqa: E402
 from ltp_tf import plots  # noqa: E402
 from ltp_tf import trail  # noqa: E402
 
-_STYLE = {"ltp": ("tab:blue", "o"), "ltp_frac": ("tab:cyan", "P"), "tfmot": ("tab:orange", "s"), "gmp": ("tab:green", "^"),
-          "ltp_noreg": ("tab:gray", "x"), "ltp_l2": ("tab:purple", "D"),
+_STYLE = {"ltp": ("tab:blue", "o"), "ltp_frac": ("tab:cyan", "P"),
+          "tfmot": ("tab:orange", "s"), "gmp": ("tab:green", "^"), "ltp_noreg": ("tab:gray", "x"), "ltp_l2": ("tab:purple", "D"),
           "ltp_unstab": ("tab:red", "v")}
-
-
-def _save(fig, path):
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
 
 
 def accuracy_vs_sparsity(network, rows, path):
@@ -46,7 +38,7 @@ def accuracy_vs_sparsity(network, rows, path):
   ax.set(xlabel="global sparsity (%)", ylabel="test accuracy",
          title=f"{network}: accuracy vs sparsity (mean ± std over seeds)")
   ax.legend(fontsize=7, ncol=2)
-  return _save(fig, path)
+  return plots.save_figure(fig, path)
 
 
 def keep_ratio_ablation(network, results, runs_dir, path, target=None):
@@ -69,7 +61,7 @@ def keep_ratio_ablation(network, results, runs_dir, path, target=None):
     if ax.get_lines():
       ax.legend(fontsize=8)
   axes[0].set_ylabel("global keep ratio")
-  return _save(fig, path)
+  return plots.save_figure(fig, path)
 
 
 def fig1_pair(network, results, runs_dir, path):

@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-t
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+  """Tight layout, 110 dpi, the folder made, the figure closed; returns ``path``."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
@@ -27,7 +28,7 @@ def keep_ratio_curves(log, path):
          title="LTP keep ratio per layer")
   if len(log["tensors"]) <= 12:
     ax.legend(fontsize=7)
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 def trail_accuracy(trail, dense_accuracy, path):
@@ -44,7 +45,7 @@ def trail_accuracy(trail, dense_accuracy, path):
          title="Accuracy along the LTP trail (labels: epoch)")
   ax.invert_xaxis()
   ax.legend()
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 def layer_sparsity(rows, path):
@@ -54,7 +55,7 @@ def layer_sparsity(rows, path):
   ax.bar(range(len(rows)), [100 * r["sparsity"] for r in rows])
   ax.set_xticks(range(len(rows)), names, rotation=75, ha="right", fontsize=7)
   ax.set(ylabel="sparsity (%)", ylim=(0, 100), title="Learned sparsity per layer")
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 def weight_scatter(before, after, threshold, layer, path, max_points=20000, seed=0):
@@ -76,4 +77,4 @@ def weight_scatter(before, after, threshold, layer, path, max_points=20000, seed
   ax.set_xlim(left=0)
   ax.set_ylim(bottom=-linthresh)  # Room below 0, where the pruned weights lie.
   ax.legend(fontsize=8)
-  return _save(fig, path)
+  return save_figure(fig, path)

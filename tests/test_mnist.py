@@ -4,10 +4,8 @@ import numpy as np
 import pytest
 
 import ltp_tf
+import mnist_cases
 from ltp_tf import data
-from ltp_tf._keras import keras
-
-L = keras.layers
 
 
 def test_tfds_offline_recipe_gives_the_original_mnist(shared_data_dir, tfds_dir):
@@ -24,15 +22,9 @@ def test_tfds_offline_recipe_gives_the_original_mnist(shared_data_dir, tfds_dir)
 def test_lenet_300_100_reaches_90_percent_sparsity_at_97_percent_accuracy(shared_data_dir):
   """Measured: 92.7 % sparsity, 0.980 test accuracy, ~35 s on 2 CPU cores."""
   (x_tr, y_tr), (x_te, y_te) = data.idx_dataset("mnist", shared_data_dir)
-  model = keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(),
-                            L.Dense(300, activation="relu"), L.Dense(100, activation="relu"),
-                            L.Dense(10)])
-  loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-  model.compile(keras.optimizers.SGD(0.05, momentum=0.9), loss, metrics=["accuracy"])
-  model.fit(x_tr, y_tr, epochs=3, batch_size=128, verbose=0)
+  model = mnist_cases.dense_lenet300(x_tr, y_tr, epochs=3)
 
-  pruned = ltp_tf.prune_low_magnitude_learned(model, l0_lambda=1e-6)
-  pruned.compile(keras.optimizers.SGD(0.05, momentum=0.9), loss, metrics=["accuracy"])
+  pruned = mnist_cases.sgd_compile(ltp_tf.prune_low_magnitude_learned(model, l0_lambda=1e-6))
   history = pruned.fit(x_tr, y_tr, epochs=9, batch_size=128, verbose=0,
                        callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=6)])
   sparsity = ltp_tf.sparsity_report(pruned).sparsity

@@ -5,6 +5,7 @@ import pytest
 
 import layer_cases
 import ltp_tf
+import mnist_cases
 from ltp_tf import data
 from ltp_tf import sparsity_target
 from ltp_tf._keras import keras
@@ -178,14 +179,9 @@ def test_lenet_300_100_lands_on_target_sparsity(shared_data_dir):
   """LeNet-300-100 on MNIST, 90 % target: the controller gets within 3 points by itself
   (measured: 89.6 %), the hard prune lands within 0.5 points (exactly, up to ties)."""
   (x, y), (x_te, y_te) = data.idx_dataset("mnist", shared_data_dir)
-  model = keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(),
-                            L.Dense(300, activation="relu"), L.Dense(100, activation="relu"),
-                            L.Dense(10)])
-  loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-  model.compile(keras.optimizers.SGD(0.05, momentum=0.9), loss, metrics=["accuracy"])
-  model.fit(x, y, epochs=2, batch_size=128, verbose=0)
-  pruned = ltp_tf.prune_low_magnitude_learned(model, target_sparsity=0.9)
-  pruned.compile(keras.optimizers.SGD(0.05, momentum=0.9), loss, metrics=["accuracy"])
+  model = mnist_cases.dense_lenet300(x, y, epochs=2)
+  pruned = mnist_cases.sgd_compile(
+      ltp_tf.prune_low_magnitude_learned(model, target_sparsity=0.9))
   schedule = ltp_tf.LTPPruningSchedule(soft_epochs=5, target_epochs=3)
   pruned.fit(x, y, epochs=6, batch_size=128, verbose=0, callbacks=[schedule])
   assert abs(schedule.landing["sparsity_before"] - 0.9) < 0.03, schedule.landing
