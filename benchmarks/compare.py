@@ -31,6 +31,8 @@ _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (dense init and data
 _ABLATION_SEEDS = flags.DEFINE_list("ablation_seeds", None, f"Seeds of {harness.ABLATIONS} "
                                     "(default: --seeds).")
 _METHODS = flags.DEFINE_list("methods", list(harness.METHODS), "Methods to run.")
+_NATURAL = flags.DEFINE_bool("natural", True, f"Also run {harness.NATURAL} at their natural "
+                             "endpoint (fixed lambda, no target).")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/ltp_bench", "Runs and dense checkpoints.")
 _OUT = flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                "results"), "Where JSON, Markdown, PNGs go.")
@@ -47,7 +49,8 @@ def main(argv):
   grid.run(_NETWORKS.value, [float(t) for t in _TARGETS.value], [int(s) for s in _SEEDS.value],
            _METHODS.value, _WORKDIR.value, _OUT.value, _DATA_DIR.value,
            grid.parse_overrides(_OVERRIDES.value),
-           ablation_seeds=None if ablation_seeds is None else [int(s) for s in ablation_seeds])
+           ablation_seeds=None if ablation_seeds is None else [int(s) for s in ablation_seeds],
+           natural=_NATURAL.value)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,12 @@ def with_overrides(network, overrides):
 
 
 def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, overrides=None,
-        ablation_seeds=None, verbose=0):
+        ablation_seeds=None, natural=True, verbose=0):
   """Runs the grid for each network and writes its outputs; returns {network: rows}.
 
   ``ablation_seeds`` (default: ``seeds``) are the seeds of ``harness.ABLATIONS``: the
   ablations answer a yes/no question, so one seed can be enough where the grid is slow.
+  ``natural=False`` skips the natural endpoints (fixed lambda, no target).
   """
   unknown = [m for m in methods if m not in harness.METHODS]
   if unknown:
@@ -52,7 +53,8 @@ def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, over
       raise ValueError(f"unknown network {name!r}; choose from {sorted(harness.NETWORKS)}")
     network = with_overrides(harness.NETWORKS[name], overrides)
     data = harness.load_data(network, data_dir)
-    specs = harness.grid_specs(methods, targets, seeds, ablation_seeds=ablation_seeds)
+    specs = harness.grid_specs(methods, targets, seeds, natural=natural,
+                               ablation_seeds=ablation_seeds)
     results = harness.run_grid(network, specs, data, workdir, verbose=verbose)
     harness.write_outputs(network, results, out_dir)
     rows = harness.aggregate(results)
