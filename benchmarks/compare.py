@@ -31,8 +31,8 @@ _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (dense init and data
 _ABLATION_SEEDS = flags.DEFINE_list("ablation_seeds", None, f"Seeds of {harness.ABLATIONS} "
                                     "(default: --seeds).")
 _METHODS = flags.DEFINE_list("methods", list(harness.METHODS), "Methods to run.")
-_NATURAL = flags.DEFINE_bool("natural", True, f"Also run {harness.NATURAL} at their natural "
-                             "endpoint (fixed lambda, no target).")
+_NATURAL = flags.DEFINE_bool("natural", True, "Also run ltp and ltp_unstab at their natural "
+                             "endpoint (fixed lambda, no target); ltp_noreg runs only there.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/ltp_bench", "Runs and dense checkpoints.")
 _OUT = flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                "results"), "Where JSON, Markdown, PNGs go.")

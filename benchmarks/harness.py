@@ -337,15 +337,15 @@ def export_sizes(stripped, report, train, test, calibration=256):
 
 def grid_specs(methods, targets, seeds, natural=True, ablation_seeds=None):
   """(method, target, seed) triples: every method at every target; NATURAL ones also at
-  their natural endpoint (``ltp_noreg`` only there). ``ABLATIONS`` run on ``ablation_seeds``
-  (default: ``seeds``)."""
+  their natural endpoint unless ``natural=False`` (``ltp_noreg``, which has nothing else,
+  always there). ``ABLATIONS`` run on ``ablation_seeds`` (default: ``seeds``)."""
   specs = []
   for seed in sorted(set(seeds) | set(ablation_seeds or ())):
     for method in methods:
       if seed not in (ablation_seeds if ablation_seeds is not None and method in ABLATIONS
                       else seeds):
         continue
-      if natural and method in NATURAL:
+      if method in NATURAL and (natural or method == "ltp_noreg"):
         specs.append((method, None, seed))
       if method != "ltp_noreg":
         specs += [(method, t, seed) for t in targets]

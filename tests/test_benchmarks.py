@@ -97,7 +97,7 @@ def test_ablations_can_run_on_fewer_seeds():
   assert len(specs) == 2 * 3 + 2  # ltp: natural + 0.9, gmp: 0.9, per seed; the ablation once.
   assert harness.grid_specs(["gmp"], [0.9], [0, 1]) == [("gmp", 0.9, 0), ("gmp", 0.9, 1)]
   assert harness.grid_specs(["ltp", "ltp_noreg"], [0.9], [0], natural=False) == [
-      ("ltp", 0.9, 0)]
+      ("ltp", 0.9, 0), ("ltp_noreg", None, 0)]  # ltp_noreg has only its natural endpoint.
   assert dataclasses.replace(TINY, prune_epochs=2).prune_epochs == 2
 
 
