@@ -175,7 +175,12 @@ def build():
     path = os.path.join(RESULTS, f"{name}.md")
     if os.path.exists(path):
       with open(path) as f:
-        parts += [f"## {title}", "", f.read(), ""]
+        lines = f.read().splitlines()
+        if lines and lines[0].startswith("# "):  # Its title: the section's own heading.
+          lines = lines[1:]
+        text = "\n".join("#" + line if line.startswith("#") else line  # One level down.
+                         for line in lines)
+        parts += [f"## {title}", "", text, ""]
   parts[4:4] = ["## Where we stand against the bars", "", *bars, *comparisons, ""]
   with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
     f.write("\n".join(parts).rstrip() + "\n")
