@@ -42,7 +42,8 @@ def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, over
 
   ``ablation_seeds`` (default: ``seeds``) are the seeds of ``harness.ABLATIONS``: the
   ablations answer a yes/no question, so one seed can be enough where the grid is slow.
-  ``natural=False`` skips the natural endpoints (fixed lambda, no target).
+  ``natural=False`` skips the natural endpoints (fixed lambda, no target), but for
+  ``ltp_noreg``'s, its only run.
   """
   unknown = [m for m in methods if m not in harness.METHODS]
   if unknown:
