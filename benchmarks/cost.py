@@ -60,7 +60,7 @@ def make(network, variant, input_shape, num_classes, steps_per_epoch):
     import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
     model = harness._wrap_tfmot(model, 0.9, 100 * steps_per_epoch)  # pylint: disable=protected-access
     callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
-  return harness._compile(model, network.learning_rate), callbacks  # pylint: disable=protected-access
+  return harness.compile_sgd(model, network.learning_rate), callbacks
 
 
 def _step_timer():

@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 
@@ -42,8 +43,11 @@ from ltp_tf import data
 from ltp_tf import models
 from ltp_tf._keras import keras
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import harness  # noqa: E402  pylint: disable=g-import-not-at-top
+
 L = keras.layers
-LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder holding mnist/ and fashion_mnist/ "
                                 "(default: $LTP_TF_DATA_DIR, else ../shared/data).")
@@ -61,18 +65,13 @@ _RUNS = flags.DEFINE_integer("latency_runs", 200, "Timed invocations per model a
 # --- Training -------------------------------------------------------------------------------
 
 
-def _compile(model, lr):
-  model.compile(keras.optimizers.SGD(lr, momentum=0.9), LOSS, metrics=["accuracy"])
-  return model
-
-
 def _train(model, train, epochs, l0_lambda, lr):
   """Dense training, then LTP (soft, hard, fine-tune). Returns (dense TFLite, LTP model, log)."""
   dense_epochs, soft_epochs, finetune_epochs = (int(e) for e in epochs)
   (x, y), start = train, time.time()
-  _compile(model, lr).fit(x, y, epochs=dense_epochs, batch_size=128, verbose=0)
+  harness.compile_sgd(model, lr).fit(x, y, epochs=dense_epochs, batch_size=128, verbose=0)
   dense_tflite = ltp_tf.export_tflite(model, sparse=False)  # Before LTP changes the weights.
-  ltp = _compile(ltp_tf.prune_low_magnitude_learned(model, l0_lambda=l0_lambda), lr)
+  ltp = harness.compile_sgd(ltp_tf.prune_low_magnitude_learned(model, l0_lambda=l0_lambda), lr)
   ltp.fit(x, y, epochs=soft_epochs + finetune_epochs, batch_size=128, verbose=0,
           callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=soft_epochs)])
   report = ltp_tf.sparsity_report(ltp)
@@ -132,12 +131,12 @@ def _sizes(dense_tflite, ltp, train, test, qat_epochs, qat_lr):
         logging.warning("%s", w.message)  # The float16 fallback to dense storage, if any.
   # PQAT: LTP zeros kept through quantization-aware fine-tuning.
   start = time.time()
-  qat = _compile(ltp_tf.quantize_preserving_sparsity(ltp), qat_lr)
+  qat = harness.compile_sgd(ltp_tf.quantize_preserving_sparsity(ltp), qat_lr)
   qat.fit(x_train, y_train, epochs=qat_epochs, batch_size=128, verbose=0)
   files["LTP + PQAT int8, sparse storage"] = ltp_tf.export_tflite(qat, quantize="int8")
   qat_seconds = time.time() - start
   # Control: PQAT's extra epoch at its learning rate, without quantization (mask frozen).
-  _compile(ltp, qat_lr).fit(x_train, y_train, epochs=qat_epochs, batch_size=128, verbose=0)
+  harness.compile_sgd(ltp, qat_lr).fit(x_train, y_train, epochs=qat_epochs, batch_size=128, verbose=0)
   files["control: LTP float32 + the same epoch, sparse storage"] = ltp_tf.export_tflite(ltp)
   rows = []
   for name, tflite in files.items():
@@ -159,7 +158,7 @@ def _mask_stability(ltp, train, test, examples=10000):
   ltp_masks = {w.layer.name: [m.numpy() for m in w.masks] for w in ltp_tf.collect_wrappers(ltp)}
   results = {}
   for frequency in (None, 100):
-    converted = _compile(ltp_tf.to_tfmot(ltp, frequency=frequency), 0.01)
+    converted = harness.compile_sgd(ltp_tf.to_tfmot(ltp, frequency=frequency), 0.01)
     converted.fit(x, y, epochs=1, batch_size=64, verbose=0,
                   callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     changed, kept_ltp, kept_tfmot = 0, 0, 0
@@ -171,7 +170,7 @@ def _mask_stability(ltp, train, test, examples=10000):
         changed += int(np.sum(mask != ltp_mask))
         kept_ltp += int(ltp_mask.sum())
         kept_tfmot += int(mask.sum())
-    stripped = _compile(tfmot.sparsity.keras.strip_pruning(converted), 0.01)
+    stripped = harness.compile_sgd(tfmot.sparsity.keras.strip_pruning(converted), 0.01)
     results[str(frequency)] = {
         "steps": len(x) // 64, "mask_entries_changed": changed, "kept_ltp": kept_ltp,
         "kept_after": kept_tfmot, "accuracy_after": float(stripped.evaluate(*test, verbose=0)[1])}

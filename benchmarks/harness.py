@@ -96,16 +96,10 @@ def load_data(network, data_dir=None):
   return (x, y), test
 
 
-def _optimizer(lr):
-  return keras.optimizers.SGD(lr, momentum=0.9)
-
-
-def _loss():
-  return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def _compile(model, lr):
-  model.compile(_optimizer(lr), _loss(),
+def compile_sgd(model, lr):
+  """The benchmarks' one recipe: SGD with momentum 0.9, logits cross-entropy, accuracy."""
+  model.compile(keras.optimizers.SGD(lr, momentum=0.9),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   return model
 
@@ -129,7 +123,7 @@ def dense_checkpoint(network, seed, data, workdir, verbose=0):
   (x, y), (x_te, y_te) = data
   keras.backend.clear_session()
   keras.utils.set_random_seed(seed)
-  model = _compile(build(network, x.shape[1:], int(y.max()) + 1), network.learning_rate)
+  model = compile_sgd(build(network, x.shape[1:], int(y.max()) + 1), network.learning_rate)
   start = time.time()
   model.fit(x, y, batch_size=network.batch_size, epochs=network.dense_epochs, verbose=verbose,
             callbacks=[keras.callbacks.LearningRateScheduler(
@@ -271,7 +265,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
     fig1 = max(ltp_tf.collect_wrappers(model),
                key=lambda w: w.pruned_variables[0].shape.num_elements())
     fig1_before = fig1.pruned_variables[0].numpy().copy()
-  _compile(model, lr)
+  compile_sgd(model, lr)
   start = time.time()
   history = keras.callbacks.History()
   diverged = None
@@ -282,7 +276,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
     diverged = str(e)
   seconds = time.time() - start
   stripped = _strip(model, method)
-  _compile(stripped, lr)
+  compile_sgd(stripped, lr)
   report = ltp_tf.sparsity_report(stripped)
   result = {
       "network": network.name, "method": method, "target": target, "seed": seed,
