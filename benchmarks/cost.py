@@ -84,6 +84,8 @@ def _step_timer():
 def measure(network, data, steps, rounds):
   """Median step wall time and CPU time per variant, interleaved in rounds."""
   import numpy as np  # pylint: disable=g-import-not-at-top
+  if rounds < 2:
+    raise ValueError(f"--rounds must be at least 2 (the first round is warm-up), got {rounds}")
   (x, y), _ = data
   n = steps * network.batch_size
   x, y = x[:n], y[:n]

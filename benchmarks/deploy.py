@@ -339,6 +339,8 @@ def _machine():
 
 def main(argv):
   del argv
+  if _RUNS.value < 4:  # Timed in 4 interleaved turns per model and setting.
+    raise app.UsageError(f"--latency_runs must be at least 4, got {_RUNS.value}")
   logging.set_verbosity(logging.WARNING)
   start, data_dir = time.time(), _DATA_DIR.value or data.default_data_dir()
   keras.utils.set_random_seed(0)
