@@ -53,7 +53,7 @@ def make(network, variant, input_shape, num_classes, steps_per_epoch):
     if variant == "ltp_hard":
       for w in ltp_tf.collect_wrappers(model):  # ~90 % pruned, then frozen.
         w2 = np.sort(np.square(w.pruned_variables[0].numpy()).ravel())
-        w._theta[0].assign(float(w2[int(0.9 * len(w2))]) / w.threshold_lr_ratio)  # pylint: disable=protected-access
+        w._theta[0].assign(float(w2[int(0.9 * len(w2))]) / w.threshold_scale)  # pylint: disable=protected-access
       ltp_tf.hard_prune(model)
     callbacks.append(ltp_tf.LTPPruningSchedule())
   elif variant == "tfmot":

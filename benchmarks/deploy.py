@@ -210,7 +210,7 @@ def _prune_pointwise(model, sparsity):
   for w in ltp_tf.collect_wrappers(pruned):
     w2 = np.square(w.pruned_variables[0].numpy())
     threshold = float(np.quantile(w2, sparsity))
-    w._theta[0].assign(threshold / w.threshold_lr_ratio)  # pylint: disable=protected-access
+    w._theta[0].assign(threshold / w.threshold_scale)  # pylint: disable=protected-access
   ltp_tf.hard_prune(pruned)
   return ltp_tf.strip_pruning(pruned)
 

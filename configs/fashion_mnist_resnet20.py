@@ -21,7 +21,7 @@ def get_config():
   c.learning_rate = 0.05
   c.dense_epochs = 6
   c.l0_lambda = 2e-6                 # Paper Table 1, ResNet20 (CIFAR-100).
-  c.threshold_lr_ratio = 1e-5
+  c.threshold_lr, c.threshold_lr_ratio = None, 1e-5
   c.soft_epochs = 6
   c.finetune_epochs = 3
   return c

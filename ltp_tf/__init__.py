@@ -16,6 +16,7 @@ from ltp_tf.prune import prune_scope
 from ltp_tf.prune import strip_pruning
 from ltp_tf.report import sparsity_report
 from ltp_tf.tflite_inspect import tflite_weights
+from ltp_tf.threshold_update import install as install_threshold_update
 from ltp_tf.tfmot_interop import quantize_preserving_sparsity
 from ltp_tf.tfmot_interop import to_tfmot
 from ltp_tf.wrapper import PruneLearnedThreshold
@@ -30,6 +31,7 @@ __all__ = [
     "evaluate_tflite",
     "export_tflite",
     "hard_prune",
+    "install_threshold_update",
     "prune_low_magnitude_learned",
     "prune_scope",
     "quantize_preserving_sparsity",

@@ -1,46 +1,15 @@
 """Keras callbacks: the LTP phase schedule and TensorBoard summaries."""
 
 import math
+import warnings
 
 import tensorflow as tf
 
 from ltp_tf import prune
 from ltp_tf import report
 from ltp_tf import sparsity_target
-from ltp_tf import wrapper as wrapper_lib
+from ltp_tf import threshold_update
 from ltp_tf._keras import keras
-
-
-def exclude_thresholds_from_weight_decay(optimizer, wrappers=()):
-  """Keeps an optimizer's decoupled weight decay off the thresholds.
-
-  By name, so it also covers threshold variables a subclassed model has not made yet. tf_keras
-  only accepts exclusions before the optimizer is built; an optimizer that is already built
-  (e.g. restored with a saved model, which does not save exclusions) gets the name added to
-  the list its train step reads when traced. That list is private tf_keras state, pinned by
-  tests/test_callbacks.py; if it is missing, this raises instead of letting thresholds decay.
-  """
-  name = wrapper_lib.THRESHOLD_PARAM_NAME
-  if not getattr(optimizer, "weight_decay", None) or not hasattr(
-      optimizer, "exclude_from_weight_decay"):
-    return
-  if not getattr(optimizer, "_built", False):
-    optimizer.exclude_from_weight_decay(var_names=[name])
-    return
-  # pylint: disable=protected-access
-  if hasattr(optimizer, "_use_weight_decay"):  # Reads _exclude_from_weight_decay_names.
-    names = list(getattr(optimizer, "_exclude_from_weight_decay_names", None) or [])
-    if name not in names:
-      optimizer._exclude_from_weight_decay_names = [*names, name]
-    return
-  decayed = [t.name for w in wrappers if w._ltp_built for t in w._theta
-             if optimizer._use_weight_decay(t)]
-  # pylint: enable=protected-access
-  if decayed:
-    raise ValueError(
-        f"The optimizer was built before LTP could exclude the thresholds {decayed} from its "
-        f"weight decay. Call optimizer.exclude_from_weight_decay(var_names=['{name}']) before "
-        "building it.")
 
 
 def _wrappers_or_raise(model, who):
@@ -263,8 +232,18 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   def on_train_begin(self, logs=None):
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
     self._step_count = self._epoch_start = self._step()  # Then counted: no read per step.
-    exclude_thresholds_from_weight_decay(getattr(self.model, "optimizer", None),
-                                         self._wrappers)
+    optimizer = getattr(self.model, "optimizer", None)
+    if optimizer is None and not threshold_update.any_installed():
+      warnings.warn("LTPPruningSchedule: the model has no optimizer (it is not compiled), so "
+                    "the thresholds would be updated by whatever optimizer you apply to them, "
+                    "not by eq. (11). Call ltp_tf.install_threshold_update(optimizer) before "
+                    "the first step (README: Custom training loops).", RuntimeWarning)
+    if optimizer is not None and not threshold_update.is_installed(optimizer):
+      threshold_update.install(optimizer)
+      # Thresholds learn by eq. (11), not by the optimizer: retrace a train step traced
+      # before (a fit without this callback).
+      if getattr(self.model, "train_function", None) is not None:
+        self.model.make_train_function(force=True)
     if self.soft_steps is not None and self._step_count >= self.soft_steps:
       self._hard_prune()
     target = self._target()

@@ -37,7 +37,11 @@ def base():
   # LTP, paper Table 1 notation: T0 = temperature, r = threshold_lr_ratio, lambda = l0_lambda.
   c.l0_lambda = 1e-6
   c.temperature = 1e-3
-  c.threshold_lr_ratio = 1e-5
+  # The thresholds' own learning rate (eq. 11), whatever the optimizer; or, as in the paper,
+  # threshold_lr_ratio = r: r times the optimizer's learning rate (then threshold_lr = None).
+  c.threshold_lr = config_dict.placeholder(float)
+  c.threshold_lr = 1e-5
+  c.threshold_lr_ratio = config_dict.placeholder(float)
   c.stabilized_gradient = True
   c.regularizer = "l0"                # l0 (eq. 6) | l0_fraction (per-tensor keep ratios) | l2
   # Target-sparsity mode: steer l0_lambda (from the value above) so that the global sparsity
@@ -66,7 +70,7 @@ def cifar(dataset):
   c.weight_decay = 1e-4
   c.dense_epochs = 160
   c.l0_lambda = 2e-6
-  c.threshold_lr_ratio = 1e-5
+  c.threshold_lr, c.threshold_lr_ratio = None, 1e-5
   c.soft_epochs = 60
   c.finetune_epochs = 20
   return c
@@ -83,7 +87,7 @@ def imagenet(model, *, threshold_lr_ratio, l0_lambda, soft_epochs, finetune_epoc
   c.lr_schedule = "cosine"
   c.dense_epochs = 0                 # Start from --config.init_checkpoint.
   c.temperature = 1e-3
-  c.threshold_lr_ratio = threshold_lr_ratio
+  c.threshold_lr, c.threshold_lr_ratio = None, threshold_lr_ratio
   c.l0_lambda = l0_lambda
   c.soft_epochs = soft_epochs
   c.finetune_epochs = finetune_epochs

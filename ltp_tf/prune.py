@@ -22,7 +22,7 @@ def is_subclassed(model):
 
 def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LAMBDA,
                                 temperature=soft_prune.DEFAULT_TEMPERATURE,
-                                threshold_lr_ratio=wrapper_lib.DEFAULT_THRESHOLD_LR_RATIO,
+                                threshold_lr=None, threshold_lr_ratio=None,
                                 stabilized_gradient=True, regularizer="l0",
                                 target_sparsity=None):
   """Wraps every prunable layer of ``to_prune`` for Learned Threshold Pruning.
@@ -47,7 +47,11 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     l0_lambda: weight of the soft L0 term (eq. 9), per kept weight. The default 1e-6 suits
       small models trained with SGD; see the README on how to choose it.
     temperature: T0 of eq. (15).
-    threshold_lr_ratio: r of eq. (11), the thresholds' learning rate over the weights'.
+    threshold_lr: the thresholds' learning rate (eq. 11), fixed and the same whatever the
+      optimizer (default ``DEFAULT_THRESHOLD_LR`` = 1e-5); the optimizer never updates
+      the thresholds (no Adam normalization, momentum, clipping, decay or loss scaling).
+    threshold_lr_ratio: instead of ``threshold_lr``, r of eq. (11) as the paper wrote it:
+      the thresholds learn at r times the optimizer's current learning rate.
     stabilized_gradient: eq. (14) (True) or the full gradient (False) for the weights.
     regularizer: ``"l0"`` (LTP's soft L0, eq. 6: a raw count of kept weights),
       ``"l0_fraction"`` (per tensor, the soft L0 over the tensor's size: every layer's keep
@@ -69,7 +73,8 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
   """
   params = dict(l0_lambda=l0_lambda, temperature=temperature,
                 threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient,
-                regularizer=regularizer, target_sparsity=target_sparsity)
+                regularizer=regularizer, target_sparsity=target_sparsity,
+                threshold_lr=threshold_lr)
   wrapper_lib.validate_arguments(**params)
 
   def wrap(layer):
@@ -144,7 +149,8 @@ def hard_prune(model, target_sparsity=None):
 
   Returns:
     None, or with ``target_sparsity`` a dict: ``sparsity_before`` (from the learned
-    thresholds) and ``sparsity`` (after landing).
+    thresholds), ``thresholds_before`` and ``thresholds`` (every tau before and after the
+    landing) and ``sparsity`` (after landing).
 
   A tensor whose weights are all pruned is reported with a ``RuntimeWarning`` (a layer with
   100 % sparsity passes no signal); ``sparsity_report(model).fully_pruned`` lists them.
@@ -198,6 +204,7 @@ def _land(wrappers, target):
     raise ValueError("hard_prune(target_sparsity=...): some wrappers are already hard-pruned "
                      f"({[w.name for w in wrappers if w.is_hard]}); their masks are frozen.")
   squares, kept = [], []
+  before = [float(tau) for w in wrappers for tau in w.thresholds]
   for w in wrappers:
     for v, tau in zip(w.pruned_variables, w.thresholds):
       squares.append(np.square(v.numpy().astype(np.float32)).ravel())
@@ -208,9 +215,11 @@ def _land(wrappers, target):
   for w in wrappers:
     for theta in w._theta:  # pylint: disable=protected-access
       tau = sparsity_target.threshold_for_count(next(w2s), next(counts))
-      theta.assign(tau / w.threshold_lr_ratio)
+      theta.assign(tau / w.threshold_scale)
   total = max(sum(sizes), 1)
   return {"sparsity_before": 1.0 - sum(kept) / total,
+          "thresholds_before": before,
+          "thresholds": [float(tau) for w in wrappers for tau in w.thresholds],
           "sparsity": 1.0 - sum(int(np.count_nonzero(s > float(t))) for s, t in zip(
               squares, [t for w in wrappers for t in w.thresholds])) / total}
 

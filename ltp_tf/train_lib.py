@@ -26,6 +26,7 @@ from ltp_tf import models
 from ltp_tf import plots
 from ltp_tf import prune
 from ltp_tf import report as report_lib
+from ltp_tf import threshold_update
 from ltp_tf import trail
 from ltp_tf._keras import keras
 
@@ -96,8 +97,7 @@ def _optimizer(config, steps):
     optimizer = keras.optimizers.Adam(lr, weight_decay=wd)
   else:
     raise ValueError(f"config.optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
-  # Before Run.fit builds the optimizer (to restore checkpoints into it).
-  ltp_callbacks.exclude_thresholds_from_weight_decay(optimizer)
+  threshold_update.install(optimizer)  # Thresholds learn by eq. (11), not by the optimizer.
   return optimizer
 
 
@@ -180,7 +180,7 @@ def build_pruned_model(config, data_):
                            **dict(config.model_kwargs))
   pruned = prune.prune_low_magnitude_learned(
       model, l0_lambda=config.l0_lambda, temperature=config.temperature,
-      threshold_lr_ratio=config.threshold_lr_ratio,
+      threshold_lr=config.threshold_lr, threshold_lr_ratio=config.threshold_lr_ratio,
       stabilized_gradient=config.stabilized_gradient, regularizer=config.regularizer,
       target_sparsity=config.target_sparsity)
   return model, pruned

@@ -95,7 +95,7 @@ def set_thresholds_to_median(wrapper):
   and that weight sits on the threshold (sigmoid 1/2), so the threshold gets a gradient."""
   for w, theta in zip(wrapper.pruned_variables, wrapper._theta):  # pylint: disable=protected-access
     w2 = np.sort(np.square(w.numpy()).ravel())
-    theta.assign(float(w2[len(w2) // 2]) / wrapper.threshold_lr_ratio)
+    theta.assign(float(w2[len(w2) // 2]) / wrapper.threshold_scale)
   return wrapper
 
 

@@ -272,7 +272,7 @@ def test_fully_pruned_layer_warns_on_hard_prune_and_strip_and_is_reported():
   model = _pruned()
   first, second = ltp_tf.collect_wrappers(model)
   first._theta[0].assign(2 * float(np.max(first.layer.kernel.numpy() ** 2)) /
-                         first.threshold_lr_ratio)  # tau above every w**2.
+                         first.threshold_scale)  # tau above every w**2.
   layer_cases.set_thresholds_to_median(second)
   with pytest.warns(RuntimeWarning, match=r"hard_prune: LTP pruned EVERY weight of "
                                           r"dense/kernel\. A layer with 100 % sparsity"):

@@ -51,7 +51,7 @@ def test_sparse_file_is_smaller_than_dense():
   model = ltp_tf.prune_low_magnitude_learned(dense)
   for w in ltp_tf.collect_wrappers(model):  # Keep ~10 % of the weights.
     w2 = np.sort(w.pruned_variables[0].numpy().ravel() ** 2)
-    w._theta[0].assign(float(w2[int(0.9 * len(w2))]) / w.threshold_lr_ratio)
+    w._theta[0].assign(float(w2[int(0.9 * len(w2))]) / w.threshold_scale)
   ltp_tf.hard_prune(model)
   assert len(ltp_tf.export_tflite(model)) < 0.5 * dense_bytes
 

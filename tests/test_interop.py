@@ -36,7 +36,7 @@ def _stripped():
       [keras.Input((8,)), L.Dense(16, activation="relu"), L.Dense(4)]))
   for w in ltp_tf.collect_wrappers(model):
     w._theta[0].assign(float(np.median(w.pruned_variables[0].numpy() ** 2)) /
-                       w.threshold_lr_ratio)
+                       w.threshold_scale)
   ltp_tf.hard_prune(model)
   return ltp_tf.strip_pruning(model)
 

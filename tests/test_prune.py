@@ -37,7 +37,7 @@ def test_sequential_wraps_prunable_layers_and_keeps_weights():
   assert all(w.get_config()["l0_lambda"] == 2e-6 for w in ltp_tf.collect_wrappers(pruned))
   for w in ltp_tf.collect_wrappers(pruned):  # A very negative threshold is the identity.
     for theta in w._theta:
-      theta.assign(-1e3 / w.threshold_lr_ratio)
+      theta.assign(-1e3 / w.threshold_scale)
   np.testing.assert_array_equal(pruned(x, training=False), expected)
 
 

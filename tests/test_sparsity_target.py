@@ -101,7 +101,7 @@ def test_hard_prune_with_target_lands_and_keeps_the_split_order():
   wrappers = ltp_tf.collect_wrappers(model)
   for w, q in zip(wrappers, (0.9, 0.5, 0.2)):  # Learned split: 90 %, 50 %, 20 %.
     w2 = np.sort(np.square(w.pruned_variables[0].numpy()).ravel())
-    w._theta[0].assign(float(w2[int(q * len(w2))]) / w.threshold_lr_ratio)
+    w._theta[0].assign(float(w2[int(q * len(w2))]) / w.threshold_scale)
   before = [t.sparsity for t in ltp_tf.sparsity_report(model).tensors]
   landing = ltp_tf.hard_prune(model, target_sparsity=0.75)
   report = ltp_tf.sparsity_report(model)

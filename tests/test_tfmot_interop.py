@@ -20,7 +20,7 @@ def _prune_to(model, quantile):
   model = ltp_tf.prune_low_magnitude_learned(model)
   for w in ltp_tf.collect_wrappers(model):
     for v, theta in zip(w.pruned_variables, w._theta):  # pylint: disable=protected-access
-      theta.assign(float(np.quantile(np.square(v.numpy()), quantile)) / w.threshold_lr_ratio)
+      theta.assign(float(np.quantile(np.square(v.numpy()), quantile)) / w.threshold_scale)
   return model
 
 

@@ -52,7 +52,7 @@ def _custom_loop():
   """The README's "Custom training loops" recipe, verbatim but for the names."""
   x, y = _data()
   model = _model()
-  optimizer = _optimizer()
+  optimizer = ltp_tf.install_threshold_update(_optimizer())  # Thresholds learn by eq. (11).
   dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
   steps = len(dataset)
   callbacks = keras.callbacks.CallbackList(
