@@ -171,7 +171,8 @@ def build():
     parts += ["## Training cost", "", "`python benchmarks/cost.py --data_dir=../shared/data` "
               "(batch 128; medians over interleaved rounds in one process).", "",
               *cost_section(cost), ""]
-  for name, title in (("seeds", "Seed variance"), ("deploy", "Deployment sizes")):
+  for name, title in (("optimizers", "Optimizers: the thresholds' own step"),
+                      ("seeds", "Seed variance"), ("deploy", "Deployment sizes")):
     path = os.path.join(RESULTS, f"{name}.md")
     if os.path.exists(path):
       with open(path) as f:

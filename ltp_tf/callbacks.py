@@ -289,7 +289,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       # in the list, stores exact zeros (TFMOT's issue #206). Momentum from the soft phase
       # moves them off zero during the epoch; the forward pass masks them regardless.
       self._apply_masks()
-    if self.log_every_n_steps and batch % self.log_every_n_steps == 0:
+    # (batch + 1): not at batch 0, where a host sync makes Keras warn that this hook is slow.
+    if self.log_every_n_steps and (batch + 1) % self.log_every_n_steps == 0:
       self._batch_logs = self.current_logs()
       self._check_finite(self._batch_logs, (logs or {}).get("loss"))
     if logs is not None and self.log_every_n_steps:
