@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import ltp_tf_cli
 from ltp_tf import console
 from ltp_tf._keras import keras
 
@@ -81,3 +82,14 @@ def test_to_log_appends_an_exception_and_lets_it_through(tmp_path, capfd):
   assert logged.startswith("an earlier run\n")
   assert "Traceback" in logged and "ValueError: config.dataset must be 'digits'" in logged
   assert capfd.readouterr() == ("", "")
+
+
+def test_held_stderr_returns_or_replays_what_it_held(capfd):
+  held = ltp_tf_cli.HeldStderr()
+  os.write(2, b"I0000 port.cc] oneDNN custom operations are on\n")
+  assert held.release() == b"I0000 port.cc] oneDNN custom operations are on\n"
+  assert held.release() == b""
+  held = ltp_tf_cli.HeldStderr()
+  os.write(2, b"FATAL Flags parsing error\n")
+  held.release(replay=True)
+  assert capfd.readouterr().err == "FATAL Flags parsing error\n"
