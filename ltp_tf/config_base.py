@@ -54,7 +54,7 @@ def base():
   c.export_int8 = True
   c.keep_ratio_every_n_steps = 50     # Fig. 2 resolution.
   c.fig1_layer = ""                   # Layer for the Fig. 1 scatter ("" = the largest).
-  c.verbose = 2
+  c.verbose = 2                       # 0 silent; 1 Keras' bar; 2 one line per epoch (+ stages).
   c.run_eagerly = False               # True: eager train steps (debugging, quick smoke runs).
   return c
 

@@ -7,7 +7,8 @@ plots. Each stage is skipped when its epoch count is 0. Every epoch ends with a 
 (weights, thresholds, masks, phase, optimizer state, epoch); running again with the same
 ``workdir`` resumes after the last completed epoch. The training data order is seeded by
 ``(config.seed, epoch)``, so a resumed run follows the uninterrupted one exactly (random
-augmentation and dropout draws aside).
+augmentation and dropout draws aside). With ``config.verbose`` it prints the stages and one
+line per epoch, numbered over its stage (``Epoch k/N``, ``console.EpochProgress``).
 
 ``config`` is an ``ml_collections.ConfigDict`` (see ``configs/``); this module only reads it.
 """
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from ltp_tf import callbacks as ltp_callbacks
+from ltp_tf import console
 from ltp_tf import data
 from ltp_tf import export
 from ltp_tf import models
@@ -31,6 +33,8 @@ from ltp_tf import trail
 from ltp_tf._keras import keras
 
 _TFDS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet2012")
+_TITLES = {"dense": "Dense training", "soft": "LTP soft pruning",
+           "finetune": "Fine-tuning (masks frozen, no L0)"}
 
 
 class Data:
@@ -155,12 +159,27 @@ class Run:
         ckpt, os.path.join(self.workdir, "checkpoints", stage), max_to_keep=1)
     if manager.latest_checkpoint:
       ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    cbs = list(callbacks) + [_EpochCheckpoint(self, stage, manager, epoch)]
+    cbs = list(callbacks) + [console.EpochProgress(epochs),
+                             _EpochCheckpoint(self, stage, manager, epoch)]
     cbs += self.extra_callbacks
-    for e in range(int(epoch.numpy()), epochs):
+    start = int(epoch.numpy())
+    note = f"{epochs} epoch" + ("s" if epochs != 1 else "")
+    if not epochs:
+      note = "skipped (0 epochs)"
+    elif start == epochs:
+      note += ", done in an earlier run"
+    elif start:
+      note += f", resuming after epoch {start}"
+    self.say(f"== {_TITLES.get(stage, stage)}: {note}")
+    for e in range(start, epochs):
       # One fit per epoch: the data order is seeded by the epoch, so resuming is exact.
       model.fit(data_.train(e), epochs=e + 1, initial_epoch=e, validation_data=data_.eval,
                 verbose=self.config.verbose, callbacks=cbs)
+
+  def say(self, line):
+    """Prints a progress line (stage names, the hard prune) unless ``config.verbose`` is 0."""
+    if self.config.verbose:
+      print(line, flush=True)
 
   def record(self, stage, model, eval_ds):
     acc = float(model.evaluate(eval_ds, verbose=0)[1])
@@ -243,6 +262,8 @@ def train_and_evaluate(config, workdir, callbacks=()):
   if landing:
     run.state["landing"] = landing
   run.record("hard", pruned, data_.eval)
+  hard = run.state["stages"]["hard"]
+  run.say(f"== Hard prune: {hard['sparsity']:.2%} sparse, test accuracy {hard['accuracy']:.4f}")
 
   # Fine-tuning: mask frozen, L0 off.
   _compile(pruned, config, config.finetune_epochs, data_)
@@ -251,6 +272,8 @@ def train_and_evaluate(config, workdir, callbacks=()):
   run.record("finetuned", pruned, data_.eval)
 
   # Strip and export.
+  kinds = ("float, int8" if config.export_int8 else "float") if config.export_tflite else ""
+  run.say("== Export: strip" + (f", sparse TFLite ({kinds}), LiteRT evaluation" if kinds else ""))
   start = time.time()
   stripped = prune.strip_pruning(pruned)
   stripped.save(os.path.join(workdir, "model_sparse.keras"))

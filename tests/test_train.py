@@ -3,6 +3,8 @@
 import glob
 import json
 import os
+import re
+import subprocess
 import sys
 from unittest import mock
 
@@ -99,19 +101,69 @@ def test_target_sparsity_config_lands_on_the_target(tmp_path):
   assert "l0_lambda" in result["history"]["soft"]  # Steered, and logged per epoch.
 
 
-def test_binary_runs_end_to_end_under_flagsaver(tmp_path):
+def _epoch_lines(console_text):
+  return [line.split(" - ")[0] for line in console_text.splitlines()
+          if line.startswith(("== ", "Epoch "))]
+
+
+_STAGE_LINES = ["== Dense training: 2 epochs", "Epoch 1/2", "Epoch 2/2",
+                "== LTP soft pruning: 2 epochs", "Epoch 1/2", "Epoch 2/2",
+                "== Hard prune: {hard}", "== Fine-tuning (masks frozen, no L0): 2 epochs",
+                "Epoch 1/2", "Epoch 2/2"]
+
+
+def test_binary_runs_end_to_end_under_flagsaver(tmp_path, capfd):
   from ltp_tf import cli  # pylint: disable=g-import-not-at-top
   argv = ["ltp-train", f"--workdir={tmp_path}",
-          f"--config={os.path.join(_ROOT, 'configs', 'digits_mlp.py')}", "--config.dense_epochs=1",
-          "--config.soft_epochs=1", "--config.finetune_epochs=0", "--config.verbose=0",
-          "--config.l0_lambda=3e-4", "--config.export_int8=False"]
+          f"--config={os.path.join(_ROOT, 'configs', 'digits_mlp.py')}", "--config.dense_epochs=2",
+          "--config.soft_epochs=2", "--config.finetune_epochs=2", "--config.l0_lambda=3e-4",
+          "--config.export_tflite=False"]
   # ml_collections reads --config.* overrides from sys.argv.
   with flagsaver.flagsaver(), mock.patch.object(sys, "argv", argv):
     flags.FLAGS.unparse_flags()
     flags.FLAGS(argv)
     cli.main(["ltp-train"])
   with open(tmp_path / "report.json") as f:
-    assert json.load(f)["config"]["l0_lambda"] == 3e-4
+    report = json.load(f)
+  assert report["config"]["l0_lambda"] == 3e-4
+  out, err = capfd.readouterr()
+  hard = report["stages"]["hard"]
+  expected = [line.format(hard=f"{hard['sparsity']:.2%} sparse, test accuracy "
+                               f"{hard['accuracy']:.4f}") for line in _STAGE_LINES]
+  # Numbered over each stage, not Keras' "Epoch 2/2 ... Epoch 10/10" of one fit per epoch.
+  assert _epoch_lines(out) == expected + ["== Export: strip"]
+  assert "| finetuned |" in out and err == ""
+  with open(tmp_path / cli.LOG_FILE) as f:
+    logged = f.read()
+  assert logged.startswith("==== ") and "Epoch 2/2" in logged and "| finetuned |" in logged
+
+
+def test_console_holds_progress_and_report_and_the_log_the_rest(tmp_path):
+  """The real binary, as a process: TensorFlow's C++ lines (import, converter, LiteRT) go
+  to workdir/log.txt, whatever TF_CPP_MIN_LOG_LEVEL (this test session sets it to 3)."""
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  proc = subprocess.run(
+      [sys.executable, "-m", "ltp_tf_cli", f"--workdir={tmp_path}", "--config.dense_epochs=2",
+       "--config.soft_epochs=2", "--config.finetune_epochs=2"],
+      cwd=_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  console_lines = (proc.stdout + proc.stderr).splitlines()
+  noise = [line for line in console_lines if re.match(r"[IWEF]\d{4} |WARNING|INFO", line)]
+  assert not noise, noise
+  with open(tmp_path / "report.json") as f:
+    hard = json.load(f)["stages"]["hard"]
+  expected = [line.format(hard=f"{hard['sparsity']:.2%} sparse, test accuracy "
+                               f"{hard['accuracy']:.4f}") for line in _STAGE_LINES]
+  assert _epoch_lines(proc.stdout) == expected + [
+      "== Export: strip, sparse TFLite (float, int8), LiteRT evaluation"]
+  soft = [line for line in console_lines if line.startswith("Epoch ") and "soft_l0" in line]
+  assert len(soft) == 4 and all(re.search(r"sparsity: \d+\.\d\d%", line) for line in soft)
+  assert "| tflite_sparse_int8 |" in proc.stdout
+  with open(tmp_path / "log.txt") as f:
+    logged = f.read()
+  assert re.search(r"^I0000 .*Reading SavedModel from", logged, re.M)  # The converter's.
+  rest = iter(logged.splitlines())  # The console's lines are logged too, in order.
+  assert all(line in rest for line in proc.stdout.splitlines())
 
 
 class _KillAfter:
