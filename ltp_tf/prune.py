@@ -48,7 +48,7 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       small models trained with SGD; see the README on how to choose it.
     temperature: T0 of eq. (15).
     threshold_lr: the thresholds' learning rate (eq. 11), fixed and the same whatever the
-      optimizer (default ``DEFAULT_THRESHOLD_LR`` = 1e-5); the optimizer never updates
+      optimizer (default ``DEFAULT_THRESHOLD_LR`` = 5e-6); the optimizer never updates
       the thresholds (no Adam normalization, momentum, clipping, decay or loss scaling).
     threshold_lr_ratio: instead of ``threshold_lr``, r of eq. (11) as the paper wrote it:
       the thresholds learn at r times the optimizer's current learning rate.
@@ -137,10 +137,12 @@ def hard_prune(model, target_sparsity=None):
   """Freezes the masks of every wrapper in ``model`` (eq. 1) and enters the hard phase.
 
   With ``target_sparsity`` (target-sparsity mode), the soft-phase thresholds are first moved
-  so that the global sparsity equals the target: every tensor's count of kept weights is
-  multiplied by one factor (``sparsity_target.landing_counts``), which keeps the split between
-  layers that LTP learned, never empties a layer, and moves each by only as much as training
-  missed the target by.
+  so that the global sparsity equals the target: every threshold is multiplied by one factor
+  (``sparsity_target.landing_scale``: a global magnitude prune in units of each tensor's
+  learned threshold), which keeps the ratios between thresholds as LTP learned them and moves
+  each by only as much as training missed the target by. If some threshold is still 0 and
+  scaling cannot land, every tensor's kept count is multiplied by one factor instead
+  (``sparsity_target.landing_counts``).
 
   Example::
 
@@ -210,12 +212,16 @@ def _land(wrappers, target):
       squares.append(np.square(v.numpy().astype(np.float32)).ravel())
       kept.append(int(np.count_nonzero(squares[-1] > float(tau))))
   sizes = [s.size for s in squares]
-  counts = iter(sparsity_target.landing_counts(kept, sizes, target))
-  w2s = iter(squares)
+  scale = sparsity_target.landing_scale(squares, before, target)
+  if scale is not None:  # Every threshold times one factor: the learned split is kept.
+    new = [scale * tau if tau > 0 else 0.0 for tau in before]
+  else:  # Some thresholds never left 0: every tensor's kept count times one factor instead.
+    new = [sparsity_target.threshold_for_count(s, c) for s, c in
+           zip(squares, sparsity_target.landing_counts(kept, sizes, target))]
+  taus = iter(new)
   for w in wrappers:
     for theta in w._theta:  # pylint: disable=protected-access
-      tau = sparsity_target.threshold_for_count(next(w2s), next(counts))
-      theta.assign(tau / w.threshold_scale)
+      theta.assign(next(taus) / w.threshold_scale)
   total = max(sum(sizes), 1)
   return {"sparsity_before": 1.0 - sum(kept) / total,
           "thresholds_before": before,

@@ -84,6 +84,33 @@ class LambdaController:
     return math.exp(max(-self.max_log_step, min(self.max_log_step, log_step)))
 
 
+def landing_scale(squares, taus, target):
+  """The one factor ``c`` such that thresholds ``c * tau`` give global sparsity ``target``.
+
+  A weight ``w`` of a tensor with threshold ``tau`` is kept iff ``w**2 / tau > c``: the
+  landing is a global magnitude prune in each tensor's own learned units, so every threshold
+  moves by the same factor and the learned ratios between them stay as learned.
+
+  Args:
+    squares: per tensor, its w**2 values (flat arrays).
+    taus: per tensor, its learned threshold.
+    target: global sparsity in [0, 1).
+
+  Returns:
+    ``c``, or None where no factor can land (a tensor whose threshold is still 0 keeps every
+    weight whatever ``c``, and those weights alone exceed the target's count).
+  """
+  check_target_sparsity(target)
+  wanted = int(round((1.0 - target) * sum(s.size for s in squares)))
+  with np.errstate(divide="ignore", invalid="ignore"):
+    ratios = np.concatenate([np.where(s > 0, s / max(float(t), 0.0), 0.0)
+                             for s, t in zip(squares, taus)])
+  if wanted < np.count_nonzero(np.isinf(ratios)):
+    return None
+  scale = threshold_for_count(ratios, wanted)
+  return scale if math.isfinite(scale) else None
+
+
 def landing_counts(kept, sizes, target):
   """Kept weights per tensor after landing the global sparsity on ``target``.
 

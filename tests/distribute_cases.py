@@ -23,6 +23,7 @@ from ltp_tf._keras import keras  # noqa: E402
 
 L = keras.layers
 GLOBAL_BATCH, EPOCHS, SOFT = 32, 3, 2
+EARLY_STEPS = 3
 
 
 def dataset():
@@ -40,14 +41,18 @@ def run(strategy):
   with strategy.scope():
     model = ltp_tf.prune_low_magnitude_learned(
         keras.Sequential([keras.Input((16,)), L.Dense(64, activation="relu"), L.Dense(4)]),
-        l0_lambda=1e-3, threshold_lr_ratio=3e-2)
+        l0_lambda=1e-3, threshold_lr=1e-6)
     model.compile(keras.optimizers.Adam(1e-2),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-  history = model.fit(dataset(), epochs=EPOCHS, verbose=0,
-                      callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=SOFT)])
   wrappers = ltp_tf.collect_wrappers(model)
+  early = []  # Thresholds after each of the first steps: compared exactly.
+  record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: early.append(
+      [float(t) for w in wrappers for t in w.thresholds]) if len(early) < EARLY_STEPS else None)
+  history = model.fit(dataset(), epochs=EPOCHS, verbose=0,
+                      callbacks=[ltp_tf.LTPPruningSchedule(soft_epochs=SOFT), record])
   x = next(iter(dataset()))[0]
   return {"replicas": strategy.num_replicas_in_sync,
+          "early_thresholds": early,
           "thresholds": [float(t) for w in wrappers for t in w.thresholds],
           "masks": [m.numpy().astype(int).tolist() for w in wrappers for m in w.masks],
           "sparsity": ltp_tf.sparsity_report(model).sparsity,

@@ -15,6 +15,7 @@ TINY = harness.Network("tiny", "mlp", "digits", dense_epochs=1, prune_epochs=3,
                        model_kwargs={"hidden": (32,)})
 
 
+@pytest.mark.slow
 def test_every_method_runs_and_writes_every_field(tmp_path, monkeypatch):
   monkeypatch.setitem(harness.NETWORKS, "tiny", TINY)
   out = tmp_path / "out"

@@ -86,6 +86,7 @@ def test_augmentation_on_train_only_and_eval_deterministic(tmp_path):
                                 np.concatenate(_arrays(plain)[1]))
 
 
+@pytest.mark.slow
 def test_cifar100_randaugment_runs(tmp_path):
   train, evals, info = _mock_datasets(
       tmp_path, 12, dataset="cifar100", batch_size=4, train_examples=10, eval_examples=5,
@@ -196,6 +197,7 @@ def _mean_pixel(ds):
   return float(np.mean(np.concatenate(_arrays(ds)[0])))
 
 
+@pytest.mark.slow
 def test_mnist_offline_from_the_original_files(mnist, tfds_dir):
   train, evals, info = mnist
   assert info == input_pipeline.DatasetInfo(
@@ -213,6 +215,7 @@ def test_mnist_offline_from_the_original_files(mnist, tfds_dir):
   assert os.path.isdir(os.path.join(tfds_dir, "extracted", "mnist"))
 
 
+@pytest.mark.slow
 def test_fashion_mnist_in_the_same_data_dir_is_not_mnist(mnist, shared_data_dir, tfds_dir):
   """The extract-dir trap: a shared extract dir gives fashion_mnist MNIST's files."""
   manual = os.path.join(shared_data_dir, "fashion_mnist")

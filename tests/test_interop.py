@@ -1,5 +1,6 @@
 """Import order, and stripped models continuing through TFMOT."""
 
+import pytest
 import subprocess
 import sys
 
@@ -24,6 +25,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_import_works_after_keras3_and_tensorflow():
   result = subprocess.run([sys.executable, "-c", _AFTER_KERAS3], capture_output=True,
                           text=True, timeout=300,

@@ -112,6 +112,7 @@ def _soft_prune(dense_weights, x, y):
   return pruned, history.history
 
 
+@pytest.mark.slow
 def test_lenet5_mixed_precision_stays_finite_and_matches_float32(set_policy, shared_data_dir):
   (x, y), _ = data.idx_dataset("mnist", shared_data_dir)
   dense = _lenet5()

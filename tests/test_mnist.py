@@ -7,6 +7,8 @@ import ltp_tf
 import mnist_cases
 from ltp_tf import data
 
+pytestmark = pytest.mark.slow  # Real data or subprocesses: tens of seconds each.
+
 
 def test_tfds_offline_recipe_gives_the_original_mnist(shared_data_dir, tfds_dir):
   (x_tr, y_tr), (x_te, y_te) = data.tfds_dataset(

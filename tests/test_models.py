@@ -35,6 +35,7 @@ def test_resnet20_size():
   assert model.count_params() == 274_042 and _trainable_count(model) == 272_474
 
 
+@pytest.mark.slow
 def test_mixnet_s_size_and_structure():
   model = models.get_model("mixnet_s", (224, 224, 3), 1000)  # Build only.
   assert abs(model.count_params() - 4.1e6) <= 0.41e6
@@ -69,6 +70,7 @@ PRUNE_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PRUNE_CASES))
 def test_prune_train_hard_prune_and_strip(name):
   input_shape, kwargs, scale = PRUNE_CASES[name]

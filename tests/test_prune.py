@@ -56,6 +56,7 @@ def test_unsupported_layer_in_model_names_the_layer():
     ltp_tf.prune_low_magnitude_learned(model)
 
 
+@pytest.mark.slow
 def test_nested_mobilenetv2_thresholds_learned_and_callback_finds_every_wrapper():
   base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None,
                                         include_top=False)

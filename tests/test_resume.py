@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # Real data or subprocesses: tens of seconds each.
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SAME = {"thresholds": 0, "masks": 0, "weights": 0, "phase": 0, "step": 0}
 

@@ -109,13 +109,37 @@ def test_hard_prune_with_target_lands_and_keeps_the_split_order():
   assert landing["sparsity"] == pytest.approx(report.sparsity, abs=1.0 / report.size)
   assert landing["sparsity_before"] == pytest.approx(sum(
       t.size * s for t, s in zip(report.tensors, before)) / report.size, abs=1e-3)
-  factors = [(1 - a.sparsity) / (1 - b) for a, b in zip(report.tensors, before)]
-  np.testing.assert_allclose(factors, factors[0], rtol=0.03)  # One factor on every count.
+  factors = np.array(landing["thresholds"]) / np.array(landing["thresholds_before"])
+  np.testing.assert_allclose(factors, factors[0], rtol=1e-6)  # One factor on every tau.
+  assert [t.sparsity for t in report.tensors] == sorted(  # The split's order is kept.
+      [t.sparsity for t in report.tensors], reverse=True)
   assert all(w.is_hard for w in wrappers)
   with pytest.raises(ValueError, match="already hard-pruned"):
     ltp_tf.hard_prune(model, target_sparsity=0.5)
   with pytest.raises(ValueError, match="target_sparsity"):
     ltp_tf.hard_prune(_mlp(), target_sparsity=1.5)
+
+
+def test_landing_scale_is_a_global_prune_of_w2_over_tau():
+  rng = np.random.default_rng(0)
+  squares = [rng.exponential(s, n) for s, n in ((1e-3, 5000), (1e-2, 800), (5e-2, 60))]
+  taus = [2e-3, 1e-2, 1e-3]
+  scale = sparsity_target.landing_scale(squares, taus, 0.8)
+  kept = sum(int(np.count_nonzero(s > scale * t)) for s, t in zip(squares, taus))
+  assert kept == round(0.2 * sum(s.size for s in squares))
+  # A threshold still at 0 keeps its whole tensor: fine while the others can make up for it.
+  assert sparsity_target.landing_scale(squares, [2e-3, 1e-2, 0.0], 0.8) is not None
+  assert sparsity_target.landing_scale(squares, [0.0, 1e-2, 1e-3], 0.8) is None
+
+
+def test_landing_falls_back_to_scaling_counts_when_a_threshold_is_still_zero():
+  model = _mlp()
+  wrappers = ltp_tf.collect_wrappers(model)
+  for w, q in zip(wrappers, (0.0, 0.5, 0.2)):  # The first threshold never moved.
+    w2 = np.sort(np.square(w.pruned_variables[0].numpy()).ravel())
+    w._theta[0].assign(float(w2[int(q * len(w2))]) / w.threshold_scale if q else 0.0)
+  ltp_tf.hard_prune(model, target_sparsity=0.75)
+  assert abs(ltp_tf.sparsity_report(model).sparsity - 0.75) <= 0.01
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -175,6 +199,7 @@ def test_l2_regularizer_is_lambda_times_squared_soft_pruned_weights():
     ltp_tf.PruneLearnedThreshold(L.Dense(3), regularizer="l1")
 
 
+@pytest.mark.slow
 def test_lenet_300_100_lands_on_target_sparsity(shared_data_dir):
   """LeNet-300-100 on MNIST, 90 % target: the controller gets within 3 points by itself
   (measured: 89.6 %), the hard prune lands within 0.5 points (exactly, up to ties)."""

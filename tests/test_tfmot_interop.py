@@ -195,6 +195,7 @@ def _qat_kernels(qat):
           for v in layer.trainable_weights if v.name.endswith("kernel:0")}
 
 
+@pytest.mark.slow
 def test_pqat_keeps_every_zero_through_training_and_int8_export():
   ltp = _prune_to(_cnn(), 0.8)
   ltp_tf.hard_prune(ltp)
@@ -262,6 +263,7 @@ def test_sparsity_preserving_clustering_keeps_ltp_zeros():
 # --- Real data: LTP -> PQAT -> int8 sparse TFLite --------------------------------------------
 
 
+@pytest.mark.slow
 def test_mnist_ltp_pqat_int8_tflite_agrees_with_keras(shared_data_dir):
   """MNIST, 12k training images: LTP, PQAT, int8 sparse TFLite on the 10k test images.
 

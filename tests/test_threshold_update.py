@@ -128,9 +128,9 @@ def test_optimizer_never_sees_the_thresholds():
   optimizer = keras.optimizers.Adam(0.1)
   model.compile(optimizer, _LOSS)
   model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[ltp_tf.LTPPruningSchedule()])
-  thetas = {id(t) for w in ltp_tf.collect_wrappers(model) for t in w._theta}  # pylint: disable=protected-access
   slots = [v for v in optimizer.variables if "threshold_param" in v.name]
-  assert not slots and thetas  # No Adam moments for the thresholds.
+  assert len(slots) == 4  # Built on every trainable variable (checkpoints line up) ...
+  assert all(float(v) == 0.0 for v in slots)  # ... but Adam never stepped the thresholds.
 
 
 def test_install_is_idempotent_and_returns_the_optimizer():
@@ -155,4 +155,4 @@ def test_config_round_trip_keeps_the_rate():
   assert (config["threshold_lr"], config["threshold_lr_ratio"]) == (3e-6, None)
   again = ltp_tf.PruneLearnedThreshold.from_config(config)
   assert again.get_config() == config
-  assert ltp_tf.PruneLearnedThreshold(L.Dense(3)).threshold_lr == 1e-5  # The default.
+  assert ltp_tf.PruneLearnedThreshold(L.Dense(3)).threshold_lr == 5e-6  # The default.

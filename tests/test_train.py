@@ -53,6 +53,7 @@ def test_every_config_has_a_docstring_with_its_command():
     assert "ltp-train" in text and "Expected result" in text, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [c for c in CONFIGS if c != "digits_mlp"])
 def test_config_runs_one_shrunk_step_on_mock_data(name, tmp_path):
   extra = {}
@@ -112,6 +113,7 @@ _STAGE_LINES = ["== Dense training: 2 epochs", "Epoch 1/2", "Epoch 2/2",
                 "Epoch 1/2", "Epoch 2/2"]
 
 
+@pytest.mark.slow
 def test_binary_runs_end_to_end_under_flagsaver(tmp_path, capfd):
   from ltp_tf import cli  # pylint: disable=g-import-not-at-top
   argv = ["ltp-train", f"--workdir={tmp_path}",
@@ -138,6 +140,7 @@ def test_binary_runs_end_to_end_under_flagsaver(tmp_path, capfd):
   assert logged.startswith("==== ") and "Epoch 2/2" in logged and "| finetuned |" in logged
 
 
+@pytest.mark.slow
 def test_console_holds_progress_and_report_and_the_log_the_rest(tmp_path):
   """The real binary, as a process: TensorFlow's C++ lines (import, converter, LiteRT) go
   to workdir/log.txt, whatever TF_CPP_MIN_LOG_LEVEL (this test session sets it to 3)."""
@@ -193,6 +196,7 @@ def _final_state(workdir):
   return [float(t) for w in ltp_tf.collect_wrappers(pruned) for t in w.thresholds]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [3, 5])  # In the soft stage; in the fine-tune stage.
 def test_resume_after_a_kill_matches_an_uninterrupted_run(kill_after, tmp_path):
   overrides = dict(dense_epochs=2, soft_epochs=2, finetune_epochs=2, verbose=0,
