@@ -116,12 +116,10 @@ def soft_l0(w, tau, temp):
 def threshold_from_param(param, ratio):
   """Threshold ``tau = ratio * param`` whose gradient reaches ``param`` unscaled (eq. 11).
 
-  Eq. (11) asks the threshold to move with learning rate ``eta_tau = r * eta``. Scaling the
-  gradient by ``r`` does that for SGD but not for Adam (which normalises gradients). Here the
-  trainable variable is ``param`` and ``tau = r * param``, while ``dL/dparam := dL/dtau``. The
-  optimizer's step on ``param`` is then exactly its step on ``tau`` at rate ``eta`` with the
-  gradient ``dL/dtau``, and ``tau`` moves by ``r`` times that step: for SGD, SGD with
-  momentum, Adam and any optimizer whose step is linear in its learning rate.
+  ``dL/dparam := dL/dtau``, so a plain gradient step ``param -= (eta_tau / ratio) * g`` moves
+  ``tau`` by ``-eta_tau * dL/dtau``: eq. (11). ``threshold_update`` takes that step; an
+  optimizer handed ``param`` directly instead (no ``install_threshold_update``) moves ``tau``
+  at ``ratio`` times its own rate, as SGD would by eq. (11) with ``r = ratio``.
   """
   ratio = float(ratio)
 
