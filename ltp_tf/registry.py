@@ -87,6 +87,14 @@ def kernel_weights(layer):
   return [w for w in layer.trainable_weights if len(w.shape) >= 2]
 
 
+def own_kernel_weights(layer):
+  """``kernel_weights`` of ``layer`` that none of its sublayers holds (a block of Dense layers
+  holds none of its own)."""
+  inner = {id(w) for sub in layer.submodules if isinstance(sub, layers.Layer)
+           for w in sub.weights}
+  return [w for w in kernel_weights(layer) if id(w) not in inner]
+
+
 def is_left_dense(layer):
   """True for layers that have nothing to prune: normalization layers, weightless layers, and
   built layers whose trainable weights are all per-channel vectors or scalars (rank <= 1, no

@@ -123,8 +123,11 @@ def sparsity_report(model):
         rows.append(TensorSparsity(m.name, path, int(np.prod(w.shape)),
                                    int(tf.math.count_nonzero(w))))
     elif m.built and registry.is_unsupported(m):
-      not_pruned.append(NotPruned(m.name, type(m).__name__, sum(
-          int(np.prod(w.shape)) for w in registry.kernel_weights(m))))
+      own = registry.own_kernel_weights(m)
+      if own:
+        not_pruned.append(NotPruned(m.name, type(m).__name__,
+                                    sum(int(np.prod(w.shape)) for w in own)))
+      continue  # Its sublayers (wrappers, Dense, ...) are walked and counted on their own.
     else:
       continue
     skip.update(id(s) for s in m.submodules)

@@ -67,3 +67,22 @@ def test_report_without_skipped_layers_has_an_empty_not_pruned_list():
       keras.Sequential([keras.Input((3,)), L.Dense(2)])))
   assert report.not_pruned == [] and report.as_dict()["not_pruned"] == []
   assert "Not pruned" not in str(report)
+
+
+def test_a_block_of_layers_is_walked_not_listed_as_not_pruned():
+
+  class Block(L.Layer):
+    """A custom layer built of other layers, one wrapped by hand, one unknown."""
+
+    def __init__(self, **kwargs):
+      super().__init__(**kwargs)
+      self.fc = ltp_tf.PruneLearnedThreshold(L.Dense(3, name="fc"))
+      self.odd = layer_cases.UnknownKernel(2, name="odd")
+
+    def call(self, inputs):
+      return self.odd(self.fc(inputs))
+
+  model = keras.Sequential([keras.Input((4,)), Block(name="block")])
+  report = ltp_tf.sparsity_report(model)
+  assert [(t.layer, t.weight) for t in report.tensors] == [("fc", "kernel")]
+  assert report.not_pruned == [NotPruned("odd", "UnknownKernel", 3 * 2)]
