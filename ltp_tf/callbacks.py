@@ -70,8 +70,10 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   ``control_every_n_steps`` steps the global sparsity is measured and every wrapper's lambda
   is multiplied by the factor of a ``sparsity_target.LambdaController``, so that the sparsity
   follows a cubic ramp from 0 to the target, reached at ``target_steps`` (or
-  ``target_epochs``; default: two thirds of the soft phase), and stays there until the hard
-  prune, which lands exactly on the target by multiplying every threshold by one factor
+  ``target_epochs``; default: two thirds of the soft phase, and with no soft phase named, two
+  thirds of the ``fit``: its ``epochs`` times its steps per epoch, counted from the step of
+  its epoch 0, so a fit resumed with ``initial_epoch`` keeps its ramp), and stays there until
+  the hard prune, which lands exactly on the target by multiplying every threshold by one factor
   (``ltp_tf.hard_prune(model, target_sparsity)``; ``self.landing`` records it). The per-layer
   split is learned by LTP. The logs then carry ``l0_lambda``.
 
@@ -160,6 +162,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._epoch_start = 0  # Optimizer step at the start of the epoch.
     self._masked_at = None  # Step of the last re-zeroing of pruned weights.
     self._controller = None
+    self._fit_length = None  # (epochs, steps) of a fit whose ramp is placed at its 1st epoch.
     self.landing = None  # Target-sparsity mode: what the hard prune's landing did.
 
   def set_model(self, model):
@@ -213,23 +216,51 @@ class LTPPruningSchedule(keras.callbacks.Callback):
                        "LTPPruningSchedule(target_sparsity=...) explicitly.")
     return targets.pop()
 
+  def _fit_params(self):
+    """``fit``'s params ("epochs", "steps", ...); empty from a CallbackList given none."""
+    return getattr(self, "params", None) or {}
+
   def _make_controller(self, target):
-    steps = (self.params or {}).get("steps")
+    """The lambda controller, or None where it waits for the fit's first epoch (below)."""
+    steps = self._fit_params().get("steps")
     if self.target_steps is not None:
       reach = self.target_steps
     elif self.target_epochs is not None or self.soft_epochs is not None:
       if not steps:
         raise ValueError("Target-sparsity mode needs the number of steps per epoch to place "
                          "target_epochs/soft_epochs; this fit does not know it (a dataset of "
-                         "unknown length). Give target_steps= instead.")
+                         "unknown length). Pass steps_per_epoch= to fit, or give "
+                         "LTPPruningSchedule target_steps= instead.")
       reach = (self.target_epochs or max(1, (2 * self.soft_epochs) // 3)) * steps
     elif self.soft_steps is not None:
       reach = max(1, (2 * self.soft_steps) // 3)
     else:
-      raise ValueError("Target-sparsity mode needs to know when to reach the target: give "
-                       "LTPPruningSchedule target_epochs= or target_steps= (or soft_epochs= / "
-                       "soft_steps=, and the target is reached at two thirds of them).")
+      # The whole fit is soft: reach the target at two thirds of it, placed when its first
+      # epoch begins (which epoch that is, and the restored step, are known only then).
+      epochs = self._fit_params().get("epochs")
+      if not steps or not epochs:
+        raise ValueError(
+            "Target-sparsity mode needs to know when to reach the target. With no soft phase "
+            "named, the target is reached at two thirds of the fit, but this fit's length is "
+            f"unknown (epochs={epochs}, steps per epoch={steps}: a dataset of unknown length, "
+            "or a custom loop's CallbackList without epochs=/steps=). Pass steps_per_epoch= "
+            "to fit (epochs=/steps= to CallbackList), or give LTPPruningSchedule "
+            "target_steps= or target_epochs= (or soft_steps= / soft_epochs=: the target is "
+            "then reached at two thirds of them).")
+      self._fit_length = (epochs, steps)
+      return None
     return sparsity_target.LambdaController(target, reach)
+
+  def _controller_for_fit(self, target, epoch):
+    """Target at two thirds of the fit's ``epochs * steps`` steps, counted from the step of
+    the fit's epoch 0: the current step less ``epoch`` epochs. A fit resumed with
+    ``initial_epoch`` (or by ``BackupAndRestore``) keeps the uninterrupted run's ramp; a
+    second ``fit`` of the same model ramps again from where it starts."""
+    epochs, steps = self._fit_length
+    start = self._step_count - epoch * steps
+    reach = start + max(1, (2 * epochs * steps) // 3)
+    # Resumed past two thirds on a younger optimizer (start < 0): the target is due at once.
+    return sparsity_target.LambdaController(target, max(1, reach), start_step=start)
 
   def on_train_begin(self, logs=None):
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
@@ -250,8 +281,9 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       self._hard_prune()
     target = self._target()
     soft = not all(w.is_hard for w in self._wrappers)  # Unbuilt wrappers count as soft.
+    self._fit_length = None
     self._controller = None if target is None or not soft else self._make_controller(target)
-    if self._controller is not None:
+    if self._controller is not None or self._fit_length is not None:
       for w in self._wrappers:
         if w._ltp_built and float(w.l0_lambda.numpy()) == 0.0:  # pylint: disable=protected-access
           raise ValueError(f"Wrapper '{w.name}' has l0_lambda = 0, which target-sparsity "
@@ -261,6 +293,9 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     # Read once per epoch, after every callback's on_train_begin (BackupAndRestore restores
     # the optimizer there, maybe after ours ran).
     self._step_count = self._epoch_start = self._step()
+    if self._fit_length is not None:  # The fit's first epoch: place the ramp on the fit.
+      self._controller = self._controller_for_fit(self._target(), epoch)
+      self._fit_length = None
     # Resuming with initial_epoch (or a restored step) past the soft phase.
     if (self.soft_epochs is not None and epoch >= self.soft_epochs) or (
         self.soft_steps is not None and self._step_count >= self.soft_steps):
@@ -284,7 +319,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       self._control()
     if self.soft_steps is not None and before < self.soft_steps <= self._step_count:
       self._hard_prune()
-    steps = (self.params or {}).get("steps")
+    steps = self._fit_params().get("steps")
     if steps and batch + 1 >= steps:
       # The epoch's last step: re-zero the pruned weights before any callback's on_epoch_end,
       # so that an epoch-end checkpoint (ModelCheckpoint, BackupAndRestore), wherever it is

@@ -24,7 +24,7 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
                                 temperature=soft_prune.DEFAULT_TEMPERATURE,
                                 threshold_lr=None, threshold_lr_ratio=None,
                                 stabilized_gradient=True, regularizer="l0",
-                                target_sparsity=None):
+                                target_sparsity=None, unsupported="raise"):
   """Wraps every prunable layer of ``to_prune`` for Learned Threshold Pruning.
 
   Like TFMOT's ``prune_low_magnitude``, the result shares its layers (and so its pretrained
@@ -60,22 +60,30 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       steers ``l0_lambda`` (starting from the value given here) during soft pruning so that
       the global sparsity follows a ramp to this target; the per-layer split is still learned.
       None: ``l0_lambda`` stays fixed.
+    unsupported: what to do with a layer of a class LTP does not know how to prune that holds
+      a matrix or kernel (a trainable weight of rank >= 2): ``"raise"`` (a ValueError naming
+      it) or ``"skip"`` (leave it dense; one ``UserWarning`` lists every such layer, and
+      ``sparsity_report`` lists them under ``not_pruned``).
 
   Returns:
     The same kind of object with every prunable layer wrapped in ``PruneLearnedThreshold``;
-    layers without prunable weights (normalization, pooling, ...) are left as they are.
+    layers without prunable weights (normalization, pooling, layers whose weights are all
+    per-channel vectors such as ConvNeXt's LayerScale, ...) are left as they are.
 
   Raises:
     ValueError: for a bad argument, a subclassed model, a layer with weights that LTP does
-      not know how to prune, a frozen layer or one with non-float prunable weights, or a
-      layer wrapped by TFMOT (the message names the layer and what to do). ``to_prune`` is
-      never modified, also when this raises.
+      not know how to prune (unless ``unsupported="skip"``), a frozen layer or one with
+      non-float prunable weights, or a layer wrapped by TFMOT (the message names the layer
+      and what to do). ``to_prune`` is never modified, also when this raises.
   """
   params = dict(l0_lambda=l0_lambda, temperature=temperature,
                 threshold_lr_ratio=threshold_lr_ratio, stabilized_gradient=stabilized_gradient,
                 regularizer=regularizer, target_sparsity=target_sparsity,
                 threshold_lr=threshold_lr)
   wrapper_lib.validate_arguments(**params)
+  if unsupported not in _UNSUPPORTED:
+    raise ValueError(f"unsupported must be one of {_UNSUPPORTED}, got {unsupported!r}.")
+  skipped = []  # Unsupported layers left dense with unsupported="skip".
 
   def wrap(layer):
     if isinstance(layer, keras.Model):
@@ -87,7 +95,10 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       return PruneLearnedThreshold(layer, **params)
     if registry.is_left_dense(layer):
       return layer
-    raise registry.unsupported_error(layer)
+    if unsupported == "raise":
+      raise registry.unsupported_error(layer)
+    skipped.append(layer)
+    return layer
 
   def _prune_model(model):
     if is_subclassed(model):
@@ -97,11 +108,27 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     return keras.models.clone_model(model, clone_function=wrap)
 
   if isinstance(to_prune, (list, tuple)):
-    return [wrap(layer) for layer in to_prune]
-  if isinstance(to_prune, keras.layers.Layer):
-    return wrap(to_prune)
-  raise ValueError("to_prune must be a tf_keras layer, a list of layers or a tf_keras model, "
-                   f"got {type(to_prune).__name__}. Build it with tf_keras, not keras 3.")
+    result = [wrap(layer) for layer in to_prune]
+  elif isinstance(to_prune, keras.layers.Layer):
+    result = wrap(to_prune)
+  else:
+    raise ValueError("to_prune must be a tf_keras layer, a list of layers or a tf_keras model, "
+                     f"got {type(to_prune).__name__}. Build it with tf_keras, not keras 3.")
+  if skipped:
+    _warn_skipped(skipped)
+  return result
+
+
+_UNSUPPORTED = ("raise", "skip")
+
+
+def _warn_skipped(layers):
+  listed = ", ".join(f"'{l.name}' ({type(l).__name__})" for l in layers)
+  warnings.warn(
+      f"prune_low_magnitude_learned(unsupported=\"skip\"): left {len(layers)} layer(s) "
+      f"dense, as ltp_tf does not know how to prune their weights: {listed}. "
+      f"sparsity_report(model).not_pruned lists them. {registry.HOW_TO_MAKE_PRUNABLE}",
+      UserWarning, stacklevel=3)
 
 
 def iter_layers(obj):

@@ -4,8 +4,12 @@ A layer's prunable weights are named by *attribute paths* relative to the layer
 (``"kernel"``, ``"cell.recurrent_kernel"``, ``"_query_dense.kernel"``): the wrapper
 substitutes the pruned tensor for the variable at that attribute while the layer runs.
 Classes are matched with ``isinstance``, so subclasses of supported layers are supported.
-Layers implementing ``tfmot.sparsity.keras.PrunableLayer`` decide for themselves. Biases and
-normalization layers are never pruned. Nothing here mutates a layer.
+Layers implementing ``tfmot.sparsity.keras.PrunableLayer`` decide for themselves. Biases,
+normalization layers and other layers whose weights are all per-channel vectors (rank <= 1,
+like ConvNeXt's LayerScale) are never pruned. A layer of any other class that holds a matrix
+or kernel (a trainable weight of rank >= 2) is *unsupported*: ``prune_low_magnitude_learned``
+refuses it, or with ``unsupported="skip"`` leaves it dense and says so. Nothing here mutates
+a layer.
 """
 
 from tensorflow_model_optimization.sparsity import keras as tfmot_sparsity
@@ -29,9 +33,10 @@ _WEIGHTS_BY_CLASS = (
 _RNN_CELLS = (layers.SimpleRNNCell, layers.GRUCell, layers.LSTMCell)
 _RNN_CELL_WEIGHTS = ("kernel", "recurrent_kernel")
 
-# Layers with trainable weights that are never pruned.
+# Layers with trainable weights that are never pruned, whatever their rank (PReLU's slopes
+# have the rank of its input).
 _NEVER_PRUNED = (layers.BatchNormalization, layers.LayerNormalization,
-                 layers.GroupNormalization, layers.UnitNormalization)
+                 layers.GroupNormalization, layers.UnitNormalization, layers.PReLU)
 # Layers known to hold no weights, recognised even before they are built.
 _WEIGHTLESS = (layers.InputLayer, layers.Activation, layers.Dropout, layers.Flatten,
                layers.Reshape, layers.Permute, layers.RepeatVector, layers.Lambda,
@@ -77,17 +82,43 @@ def supports(layer):
   return any(isinstance(layer, classes) for classes, _ in _WEIGHTS_BY_CLASS)
 
 
+def kernel_weights(layer):
+  """The trainable weights of rank >= 2 (matrices, kernels) of ``layer``, sublayers' included."""
+  return [w for w in layer.trainable_weights if len(w.shape) >= 2]
+
+
+def own_kernel_weights(layer):
+  """``kernel_weights`` of ``layer`` that none of its sublayers holds (a block of Dense layers
+  holds none of its own)."""
+  inner = {id(w) for sub in layer.submodules if isinstance(sub, layers.Layer)
+           for w in sub.weights}
+  return [w for w in kernel_weights(layer) if id(w) not in inner]
+
+
 def is_left_dense(layer):
-  """True for layers that have nothing to prune: normalization layers and weightless layers."""
+  """True for layers that have nothing to prune: normalization layers, weightless layers, and
+  built layers whose trainable weights are all per-channel vectors or scalars (rank <= 1, no
+  matrix or kernel: e.g. ConvNeXt's LayerScale)."""
   if isinstance(layer, _NEVER_PRUNED + _WEIGHTLESS):
     return True
-  return layer.built and not layer.trainable_weights
+  return layer.built and not kernel_weights(layer)
+
+
+def is_unsupported(layer):
+  """True for a layer that may hold a matrix or kernel LTP does not know how to prune: neither
+  ``supports`` nor ``is_left_dense`` (an unbuilt layer of an unknown class counts, as its
+  weights are unknown). Models are containers, never unsupported themselves."""
+  if isinstance(layer, keras.Model):
+    return False
+  return not supports(layer) and not is_left_dense(layer)
 
 
 def unsupported_error(layer):
   return ValueError(
       f"Layer '{layer.name}' of class {type(layer).__name__} has weights that ltp_tf does not "
-      f"know how to prune. {HOW_TO_MAKE_PRUNABLE}")
+      f"know how to prune. {HOW_TO_MAKE_PRUNABLE} Or, to go on with every such layer left "
+      "dense, pass unsupported=\"skip\" to prune_low_magnitude_learned (it warns, and "
+      "sparsity_report lists them as not pruned).")
 
 
 # TFMOT's wrappers, by class name (their classes are not TFMOT public API) -> what to do.

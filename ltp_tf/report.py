@@ -26,9 +26,21 @@ class TensorSparsity:
 
 
 @dataclasses.dataclass
+class NotPruned:
+  """A layer LTP does not know how to prune, left dense (``unsupported="skip"``): its class
+  and ``size``, the number of weights in its matrices and kernels (rank >= 2)."""
+  layer: str
+  layer_class: str
+  size: int
+
+
+@dataclasses.dataclass
 class SparsityReport:
-  """Rows per prunable tensor, and the global numbers over all of them."""
+  """Rows per prunable tensor, the global numbers over all of them, and the layers holding
+  kernels that LTP left dense because it does not know how to prune them (``not_pruned``,
+  outside the global numbers)."""
   tensors: list
+  not_pruned: list = dataclasses.field(default_factory=list)
 
   @property
   def size(self):
@@ -50,7 +62,8 @@ class SparsityReport:
   def as_dict(self):
     return {"tensors": [dict(dataclasses.asdict(t), sparsity=t.sparsity) for t in self.tensors],
             "global": {"size": self.size, "kept": self.kept, "sparsity": self.sparsity},
-            "fully_pruned": self.fully_pruned}
+            "fully_pruned": self.fully_pruned,
+            "not_pruned": [dataclasses.asdict(n) for n in self.not_pruned]}
 
   def __str__(self):
     lines = ["| layer | weight | size | kept | sparsity | threshold | temperature |",
@@ -64,6 +77,11 @@ class SparsityReport:
     if self.fully_pruned:
       lines.append(f"\n**Fully pruned (100 % sparse, no signal passes):** "
                    f"{', '.join(self.fully_pruned)}")
+    if self.not_pruned:
+      listed = ", ".join(f"{n.layer} ({n.layer_class}, {n.size} weights)"
+                         for n in self.not_pruned)
+      lines.append(f"\n**Not pruned (ltp_tf does not know how to prune them; left dense, "
+                   f"outside the global numbers):** {listed}")
     return "\n".join(lines)
 
 
@@ -72,6 +90,10 @@ def sparsity_report(model):
 
   ``.fully_pruned`` lists the tensors with every weight pruned (``as_dict()["fully_pruned"]``,
   and a line under the table): a layer with 100 % sparsity passes no signal.
+  ``.not_pruned`` lists the layers holding a matrix or kernel that LTP does not know how to
+  prune (left dense by ``prune_low_magnitude_learned(..., unsupported="skip")``), by name,
+  class and size (``as_dict()["not_pruned"]``, and a line under the table); their weights are
+  not in the global numbers.
 
   On a wrapped model, "kept" counts the weights that eq. (1) keeps (``w**2 > tau``, or the
   frozen mask in the hard phase). On a plain (e.g. stripped) model it counts the non-zero
@@ -83,7 +105,7 @@ def sparsity_report(model):
     print(ltp_tf.sparsity_report(model))            # Markdown table
     ltp_tf.sparsity_report(model).sparsity          # global sparsity
   """
-  rows, skip = [], set()
+  rows, not_pruned, skip = [], [], set()
   for m in prune.iter_layers(model):
     if id(m) in skip:
       continue
@@ -100,10 +122,16 @@ def sparsity_report(model):
         w = registry.resolve(m, path)
         rows.append(TensorSparsity(m.name, path, int(np.prod(w.shape)),
                                    int(tf.math.count_nonzero(w))))
+    elif m.built and registry.is_unsupported(m):
+      own = registry.own_kernel_weights(m)
+      if own:
+        not_pruned.append(NotPruned(m.name, type(m).__name__,
+                                    sum(int(np.prod(w.shape)) for w in own)))
+      continue  # Its sublayers (wrappers, Dense, ...) are walked and counted on their own.
     else:
       continue
     skip.update(id(s) for s in m.submodules)
-  return SparsityReport(rows)
+  return SparsityReport(rows, not_pruned)
 
 
 def _bad_count(x):

@@ -26,12 +26,14 @@ def check_target_sparsity(target_sparsity, name="target_sparsity"):
                      f"0.9 for 90 %), got {target_sparsity}")
 
 
-def ramp(step, reach_step, target):
-  """Sparsity to have reached at ``step``: the cubic ramp of Zhu & Gupta (2017), 0 at step 0,
-  ``target`` from ``reach_step`` on (steep first, when the network is most redundant)."""
+def ramp(step, reach_step, target, start_step=0):
+  """Sparsity to have reached at ``step``: the cubic ramp of Zhu & Gupta (2017), 0 at
+  ``start_step`` (and before), ``target`` from ``reach_step`` on (steep first, when the network
+  is most redundant)."""
   if step >= reach_step:
     return float(target)
-  return float(target) * (1.0 - (1.0 - step / reach_step) ** 3)
+  done = max(0.0, (step - start_step) / (reach_step - start_step))
+  return float(target) * (1.0 - (1.0 - done) ** 3)
 
 
 class LambdaController:
@@ -48,19 +50,27 @@ class LambdaController:
   Args:
     target: the final global sparsity, in [0, 1).
     reach_step: the optimizer step by which the ramp reaches ``target``.
+    start_step: the optimizer step where the ramp starts from 0 (may be negative: a ramp
+      already under way); below ``reach_step``.
     gain: integral gain, per control step and unit of log keep-ratio error.
     smoothing: weight of the newest measurement in the moving average, in (0, 1].
     max_factor: the largest factor lambda may change by in one control step.
   """
 
-  def __init__(self, target, reach_step, gain=0.3, smoothing=0.6, max_factor=1.5):
+  def __init__(self, target, reach_step, gain=0.3, smoothing=0.6, max_factor=1.5,
+               start_step=0):
     check_target_sparsity(target)
-    if isinstance(reach_step, bool) or not isinstance(reach_step, int) or reach_step < 1:
-      raise ValueError(f"reach_step must be a positive int, got {reach_step!r}")
+    for name, value in (("reach_step", reach_step), ("start_step", start_step)):
+      if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    if reach_step < 1 or reach_step <= start_step:
+      raise ValueError(f"reach_step must be a positive int above start_step ({start_step}), "
+                       f"got {reach_step!r}")
     if not 0.0 < smoothing <= 1.0:
       raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
     self.target = float(target)
     self.reach_step = reach_step
+    self.start_step = start_step
     self.gain = float(gain)
     self.smoothing = float(smoothing)
     self.max_log_step = math.log(max_factor)
@@ -75,7 +85,8 @@ class LambdaController:
     self._smoothed += self.smoothing * (sparsity - self._smoothed)
     # Error in log keep ratio: 4 % kept against a target of 2 % is as far off as 40 % against
     # 20 %, and needs as large a change of lambda.
-    kept, wanted = 1.0 - self._smoothed, 1.0 - ramp(step, self.reach_step, self.target)
+    kept, wanted = 1.0 - self._smoothed, 1.0 - ramp(step, self.reach_step, self.target,
+                                                     self.start_step)
     gap = math.log(max(kept, 1e-9) / wanted)
     previous, self._previous_gap = self._previous_gap, gap
     if previous is not None and gap * previous > 0 and abs(gap) < abs(previous):

@@ -29,6 +29,39 @@ class ScaleLayer(L.Layer, tfmot_sparsity.PrunableLayer):
     return [self.scale]
 
 
+@keras.saving.register_keras_serializable(package="ltp_tf_tests")
+class UnknownKernel(L.Layer):
+  """A custom layer holding a kernel that ltp_tf has no entry for: unsupported."""
+
+  def __init__(self, units=3, **kwargs):
+    super().__init__(**kwargs)
+    self.units = units
+
+  def build(self, input_shape):
+    self.kernel = self.add_weight("kernel", shape=(input_shape[-1], self.units),
+                                  initializer="random_normal")
+    super().build(input_shape)
+
+  def call(self, inputs):
+    return tf.matmul(inputs, self.kernel)
+
+  def get_config(self):
+    return dict(super().get_config(), units=self.units)
+
+
+@keras.saving.register_keras_serializable(package="ltp_tf_tests")
+class ChannelScale(L.Layer):
+  """Like ConvNeXt's LayerScale: one per-channel vector (and a scalar), nothing to prune."""
+
+  def build(self, input_shape):
+    self.gamma = self.add_weight("gamma", shape=input_shape[-1:], initializer="ones")
+    self.shift = self.add_weight("shift", shape=(), initializer="zeros")
+    super().build(input_shape)
+
+  def call(self, inputs):
+    return inputs * self.gamma + self.shift
+
+
 # name -> (layer factory, input shape, input dtype)
 CASES = {
     "dense": (lambda: L.Dense(4), (3,), "float32"),

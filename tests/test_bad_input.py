@@ -281,7 +281,7 @@ def test_fully_pruned_layer_warns_on_hard_prune_and_strip_and_is_reported():
   assert report.fully_pruned == ["dense/kernel"]
   as_dict = report.as_dict()
   assert as_dict["fully_pruned"] == ["dense/kernel"]
-  assert set(as_dict) == {"tensors", "global", "fully_pruned"}  # Keys only added.
+  assert set(as_dict) == {"tensors", "global", "fully_pruned", "not_pruned"}  # Keys only added.
   assert set(as_dict["global"]) == {"size", "kept", "sparsity"}
   assert "**Fully pruned (100 % sparse, no signal passes):** dense/kernel" in str(report)
   with pytest.warns(RuntimeWarning, match=r"strip_pruning: LTP pruned EVERY weight of "

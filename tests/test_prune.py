@@ -1,5 +1,8 @@
 """prune_low_magnitude_learned / strip_pruning / prune_scope on every kind of model."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -49,11 +52,66 @@ def test_single_layer_and_list_of_layers():
                                                  "PruneLearnedThreshold", "Dropout"]
 
 
-def test_unsupported_layer_in_model_names_the_layer():
+def _with_unknown_kernels(names=("odd_one",)):
   inputs = keras.Input((4,))
-  model = keras.Model(inputs, L.Dense(2)(L.PReLU(name="odd_one")(inputs)))
-  with pytest.raises(ValueError, match="'odd_one'.*PReLU"):
-    ltp_tf.prune_low_magnitude_learned(model)
+  x = L.Dense(4)(inputs)
+  for name in names:
+    x = layer_cases.UnknownKernel(4, name=name)(x)
+  return keras.Model(inputs, L.Dense(2)(x))
+
+
+def test_unsupported_layer_in_model_names_the_layer_and_the_way_on():
+  with pytest.raises(ValueError, match=r"'odd_one' of class UnknownKernel.*"
+                                       r"unsupported=\"skip\""):
+    ltp_tf.prune_low_magnitude_learned(_with_unknown_kernels())
+
+
+def test_unsupported_must_be_raise_or_skip():
+  with pytest.raises(ValueError, match=r"unsupported must be one of \('raise', 'skip'\), "
+                                       r"got 'keep'"):
+    ltp_tf.prune_low_magnitude_learned(_mlp(), unsupported="keep")
+
+
+def test_skip_leaves_unsupported_layers_dense_with_one_warning():
+  model = _with_unknown_kernels(("odd_one", "odd_two"))
+  with pytest.warns(UserWarning) as record:
+    pruned = ltp_tf.prune_low_magnitude_learned(model, unsupported="skip")
+  ours = [r for r in record if "unsupported" in str(r.message)]
+  assert len(ours) == 1
+  assert re.search(r"left 2 layer\(s\) dense.*'odd_one' \(UnknownKernel\), "
+                   r"'odd_two' \(UnknownKernel\).*not_pruned", str(ours[0].message))
+  assert [type(l).__name__ for l in pruned.layers[1:]] == [
+      "PruneLearnedThreshold", "UnknownKernel", "UnknownKernel", "PruneLearnedThreshold"]
+  assert pruned.get_layer("odd_one") is model.get_layer("odd_one")  # Shared, as BN is.
+  for w in ltp_tf.collect_wrappers(pruned):
+    layer_cases.set_thresholds_to_median(w)
+  x, y = _data(d=4, classes=2)
+  _compile(pruned).train_on_batch(x, y)
+  ltp_tf.hard_prune(pruned)
+  stripped = ltp_tf.strip_pruning(pruned)
+  odd = stripped.get_layer("odd_one")
+  assert type(odd).__name__ == "UnknownKernel"
+  np.testing.assert_array_equal(odd.kernel.numpy(), pruned.get_layer("odd_one").kernel.numpy())
+  assert np.all(odd.kernel.numpy() != 0)  # Left dense.
+  np.testing.assert_allclose(stripped(x, training=False), pruned(x, training=False),
+                             rtol=1e-6, atol=1e-6)
+
+
+def test_layer_scale_of_convnext_is_left_as_normalization_is():
+  convnext = keras.applications.ConvNeXtTiny(weights=None, input_shape=(32, 32, 3),
+                                             include_top=False)
+  scale = next(l for l in convnext.layers if type(l).__name__ == "LayerScale")
+  layer_scale = type(scale).from_config(scale.get_config())  # No private import.
+  inputs = keras.Input((8, 8, 3))
+  x = L.Conv2D(scale.projection_dim, 3)(inputs)
+  model = keras.Model(inputs, L.Dense(2)(layer_scale(L.BatchNormalization()(x))))
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", UserWarning)  # Nothing skipped: LayerScale is not unsupported.
+    pruned = ltp_tf.prune_low_magnitude_learned(model)
+  assert [type(l).__name__ for l in pruned.layers[1:]] == [
+      "PruneLearnedThreshold", "BatchNormalization", "LayerScale", "PruneLearnedThreshold"]
+  assert pruned.layers[3] is layer_scale
+  assert not ltp_tf.sparsity_report(pruned).not_pruned
 
 
 @pytest.mark.slow

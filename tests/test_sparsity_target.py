@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import layer_cases
 import ltp_tf
@@ -162,9 +163,46 @@ def _fit(model, callbacks, epochs=1):
   return model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks)
 
 
+def test_with_nothing_named_the_target_is_reached_at_two_thirds_of_the_fit():
+  model = _mlp(target_sparsity=0.5)
+  schedule = ltp_tf.LTPPruningSchedule(control_every_n_steps=1)
+  history = _fit(model, [schedule], epochs=3)  # 3 epochs of 64 / 16 = 4 steps.
+  assert (schedule._controller.start_step, schedule._controller.reach_step) == (0, 8)
+  assert history.history["l0_lambda"][0] != ltp_tf.collect_wrappers(model)[0]._l0_lambda_init
+  assert not any(w.is_hard for w in ltp_tf.collect_wrappers(model))  # The whole fit is soft.
+  x, y = np.zeros((64, 16), np.float32), np.zeros(64, np.int64)
+  model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[schedule])
+  # A second fit of the same model ramps again, over its own 12 steps from step 12.
+  assert (schedule._controller.start_step, schedule._controller.reach_step) == (12, 20)
+  model.fit(x, y, epochs=9, initial_epoch=6, batch_size=16, verbose=0, callbacks=[schedule])
+  # Resumed at epoch 6 with the optimizer at step 24: epoch 0 was step 0, 9 epochs of 4 steps.
+  assert (schedule._controller.start_step, schedule._controller.reach_step) == (0, 24)
+
+
+def test_ramp_and_controller_can_start_later():
+  assert sparsity_target.ramp(10, 20, 0.9, start_step=10) == 0.0
+  assert sparsity_target.ramp(5, 20, 0.9, start_step=10) == 0.0
+  assert sparsity_target.ramp(15, 20, 0.9, start_step=10) == pytest.approx(
+      sparsity_target.ramp(5, 10, 0.9))
+  c = sparsity_target.LambdaController(0.9, 20, smoothing=1.0, start_step=10)
+  assert c.factor(10, 0.0) == pytest.approx(1.0)  # At the start: 0 % wanted, 0 % measured.
+  with pytest.raises(ValueError, match="reach_step.*above start_step"):
+    sparsity_target.LambdaController(0.9, 10, start_step=10)
+
+
 def test_schedule_needs_to_know_when_to_reach_the_target():
-  with pytest.raises(ValueError, match="target_epochs= or target_steps="):
-    _fit(_mlp(target_sparsity=0.5), [ltp_tf.LTPPruningSchedule()])
+  rng = np.random.default_rng(0)
+  unknown_length = tf.data.Dataset.from_tensor_slices(
+      (rng.normal(size=(64, 16)).astype(np.float32), rng.integers(0, 4, 64))).filter(
+          lambda x, y: True).batch(16)
+  model = _mlp(target_sparsity=0.5)
+  model.compile(keras.optimizers.SGD(0.05),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  with pytest.raises(ValueError, match=r"two thirds of the fit, but this fit's length is "
+                                       r"unknown.*Pass steps_per_epoch= to fit.*target_steps="):
+    model.fit(unknown_length, epochs=2, verbose=0, callbacks=[ltp_tf.LTPPruningSchedule()])
+  with pytest.raises(ValueError, match="CallbackList without epochs=/steps="):
+    keras.callbacks.CallbackList([ltp_tf.LTPPruningSchedule()], model=model).on_train_begin()
   with pytest.raises(ValueError, match="l0_lambda = 0"):
     _fit(_mlp(target_sparsity=0.5, l0_lambda=0.0),
          [ltp_tf.LTPPruningSchedule(target_steps=4)])
