@@ -83,6 +83,7 @@ def install(optimizer):
       return original(others, *args, **kwargs)
     aggregate = not (kwargs.get("skip_gradients_aggregation", False) or
                      not kwargs.get("experimental_aggregate_gradients", True))
+    _build(optimizer, [v for _, v in grads_and_vars])
     result = original(others, *args, **kwargs)
     # After the optimizer's own step: a learning-rate schedule's value for this step is known.
     _step(optimizer, thresholds, others, aggregate)
@@ -98,6 +99,20 @@ def install(optimizer):
 def any_installed():
   """Whether this process installed the update on any optimizer (custom loops' check)."""
   return _ANY_INSTALLED
+
+
+def _build(optimizer, variables):
+  """Builds ``optimizer`` on every variable it is handed, the thresholds included.
+
+  A tf_keras optimizer indexes its slot variables by position in the list it was built on,
+  and the usual recipe to restore a checkpoint into it is ``optimizer.build(
+  model.trainable_variables)``: so it must be built on the thresholds too (their slots stay
+  unused), or a checkpoint's slots would not line up with the restored optimizer's.
+  """
+  inner = getattr(optimizer, "inner_optimizer", optimizer)
+  if isinstance(inner, keras.optimizers.Optimizer) and not getattr(inner, "_built", False):
+    with tf.init_scope():
+      inner.build(variables)
 
 
 def threshold_lr(variable, optimizer):
