@@ -3,7 +3,7 @@
 LTP is patented (US 11,704,571 B2, Qualcomm); see the README.
 """
 
-from ltp_tf._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
+from ltp_tf._keras import keras  # noqa: F401  (tf_keras; imports no Keras 3, sets no env)
 from ltp_tf import models  # noqa: F401  (registers its weightless custom layers for loading)
 from ltp_tf.callbacks import LTPPruningSchedule
 from ltp_tf.callbacks import LTPSummaries

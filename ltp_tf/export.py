@@ -4,8 +4,9 @@ import os
 import warnings
 
 import numpy as np
+import sys
+
 import tensorflow as tf
-import tensorflow_model_optimization as tfmot
 
 from ltp_tf import prune
 from ltp_tf import tflite_inspect
@@ -106,6 +107,9 @@ def _unreadable_float16(tflite):
 
 
 def _is_quantization_aware(model):
+  if "tensorflow_model_optimization" not in sys.modules:  # Not imported: nothing of it here.
+    return False
+  import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
   return any(isinstance(layer, tfmot.quantization.keras.QuantizeWrapper)
              for layer in prune.iter_layers(model))
 

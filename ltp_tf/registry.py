@@ -8,8 +8,7 @@ Layers implementing ``tfmot.sparsity.keras.PrunableLayer`` decide for themselves
 normalization layers are never pruned. Nothing here mutates a layer.
 """
 
-from tensorflow_model_optimization.sparsity import keras as tfmot_sparsity
-
+from ltp_tf import _flavour
 from ltp_tf._keras import keras
 
 layers = keras.layers
@@ -58,7 +57,11 @@ HOW_TO_MAKE_PRUNABLE = (
 
 
 def _is_user_prunable(layer):
-  return isinstance(layer, tfmot_sparsity.PrunableLayer) or hasattr(layer, "get_prunable_weights")
+  # TFMOT is not imported for this (its import sets TF_USE_LEGACY_KERAS): a layer can only
+  # implement its PrunableLayer if the process imported TFMOT already.
+  tfmot_sparsity = _flavour.tfmot_sparsity()
+  return hasattr(layer, "get_prunable_weights") or (
+      tfmot_sparsity is not None and isinstance(layer, tfmot_sparsity.PrunableLayer))
 
 
 def _rnn_cells(layer):
