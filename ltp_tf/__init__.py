@@ -20,6 +20,12 @@ from ltp_tf.tfmot_interop import quantize_preserving_sparsity
 from ltp_tf.tfmot_interop import to_tfmot
 from ltp_tf.wrapper import PruneLearnedThreshold
 
+from ltp_tf import _flavour  # noqa: E402
+
+if _flavour.keras3() is not None:  # TensorFlow imports Keras 3 already: no import of ours.
+  # Registers the Keras 3 wrapper for keras.saving.load_model of pruned .keras files.
+  from ltp_tf.keras3 import wrapper as _keras3_wrapper  # noqa: F401,E402
+
 __version__ = "0.1.0"
 
 __all__ = [

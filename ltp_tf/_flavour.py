@@ -88,3 +88,31 @@ def keras_of(obj):
         "Expected a Keras layer, a list of layers or a Keras model (tf_keras or Keras 3), got "
         f"{type(obj).__name__}.")
   return next(iter(flavours))
+
+
+def is_model(obj):
+  """True for a model of either Keras."""
+  from ltp_tf._keras import keras  # pylint: disable=g-import-not-at-top
+  k3 = keras3()
+  return isinstance(obj, keras.Model) or (k3 is not None and isinstance(obj, k3.Model))
+
+
+def children(layer):
+  """Sublayers of ``layer`` to walk, in model order: a model's ``layers``; a tf_keras layer's
+  ``submodules``; a Keras 3 layer's directly tracked sublayers (Keras 3 has no public
+  ``submodules``: its own ``_flatten_layers`` is used, here only)."""
+  if is_model(layer):
+    return list(layer.layers)
+  if is_keras3(layer):
+    return list(layer._flatten_layers(include_self=False, recursive=False))  # pylint: disable=protected-access
+  return list(layer.submodules)
+
+
+def to_numpy(x):
+  """A NumPy copy of a tensor or variable of any backend (TF, JAX, torch, tf_keras)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  if hasattr(x, "numpy"):
+    x = x.numpy()
+  elif hasattr(x, "detach"):  # torch
+    x = x.detach().cpu().numpy()
+  return np.asarray(x)
