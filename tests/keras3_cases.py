@@ -196,3 +196,29 @@ def test_clear_errors():
     ltp_tf.to_tfmot(_pruned())
   with pytest.raises(NotImplementedError, match="Target-sparsity"):
     _fit(_pruned(), ltp_tf.LTPPruningSchedule(soft_steps=2, target_sparsity=0.5))
+
+
+def test_more_registry_layers_train_switch_and_strip_to_the_hard_model():
+  # One model, one compile: SeparableConv2D (both kernels), Conv2DTranspose, EinsumDense.
+  inp = keras.Input((6, 6, 3))
+  x = L.SeparableConv2D(4, 3, name="sep")(inp)
+  x = L.Conv2DTranspose(2, 3, name="deconv")(x)
+  x = L.Flatten()(x)
+  out = L.EinsumDense("ab,bc->ac", output_shape=3, bias_axes="c", name="einsum")(x)
+  model = ltp_tf.prune_low_magnitude_learned(keras.Model(inp, out))
+  for w in ltp_tf.collect_wrappers(model):
+    for theta, v in zip(w._theta, w.pruned_variables):  # pylint: disable=protected-access
+      theta.assign(float(np.median(v.numpy() ** 2)) / w.threshold_lr_ratio)
+  model.compile(keras.optimizers.SGD(0.01), "mse")
+  x = np.random.default_rng(0).normal(size=(8, 6, 6, 3)).astype("float32")
+  model.fit(x, np.zeros((8, 3)), batch_size=4, verbose=0,
+            callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+  assert all(w.is_hard for w in ltp_tf.collect_wrappers(model))
+  rows = ltp_tf.sparsity_report(model).tensors
+  assert [(r.layer, r.weight) for r in rows] == [
+      ("sep", "depthwise_kernel"), ("sep", "pointwise_kernel"), ("deconv", "kernel"),
+      ("einsum", "kernel")]
+  stripped = ltp_tf.strip_pruning(model)
+  np.testing.assert_allclose(stripped.predict(x, verbose=0), model.predict(x, verbose=0),
+                             atol=1e-5)
+  assert 0.3 < ltp_tf.sparsity_report(stripped).sparsity < 0.7
