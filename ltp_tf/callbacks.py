@@ -79,8 +79,10 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   Adds ``sparsity`` (global, over all wrapped tensors, eq. 1) and ``soft_l0`` to the epoch
   logs, so the progress bar, ``History`` and ``CSVLogger`` show them (put this callback
   before ``CSVLogger`` in the list); batch logs get them every ``log_every_n_steps`` steps.
-  Works with nested and subclassed models. With an optimizer that decays weights
-  (``weight_decay=``), the thresholds are excluded from the decay.
+  Works with nested and subclassed models. At the start of training it makes
+  ``model.optimizer`` leave the thresholds to their own eq. (11) step
+  (``ltp_tf.install_threshold_update``): no momentum, Adam scaling, clipping or weight decay
+  reaches them.
 
   **Custom training loops.** Drive it with ``keras.callbacks.CallbackList([schedule],
   model=model, epochs=E, steps=S)``: ``on_train_begin()``; per epoch ``on_epoch_begin(e)``;

@@ -9,6 +9,7 @@ import pytest
 
 import keras3_subprocess
 import ltp_tf
+from ltp_tf import wrapper as wrapper_lib
 from ltp_tf.keras3 import soft_prune as k3_math
 from ltp_tf.keras3.wrapper import PruneLearnedThreshold
 
@@ -43,7 +44,7 @@ def _pruned(optimizer=None, l0_lambda=1e-4, **kwargs):
   pruned = ltp_tf.prune_low_magnitude_learned(_model(), l0_lambda=l0_lambda, **kwargs)
   for w in ltp_tf.collect_wrappers(pruned):  # Thresholds at the median w**2: some pruning.
     for theta, v in zip(w._theta, w.pruned_variables):  # pylint: disable=protected-access
-      theta.assign(float(np.median(v.numpy() ** 2)) / w.threshold_lr_ratio)
+      theta.assign(float(np.median(v.numpy() ** 2)) / w.threshold_scale)
   pruned.compile(optimizer or keras.optimizers.SGD(0.05),
                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   return pruned
@@ -79,25 +80,175 @@ def test_soft_forward_is_eq2_and_hard_forward_is_eq1():
   np.testing.assert_allclose(fc(feats), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_thresholds_learn_by_plain_sgd_eq11_whatever_the_optimizer():
-  # Eq. (11): theta moves by -eta * dL/dtau, as plain SGD at rate eta would move it, also when
-  # the model was compiled with AdamW + clipping + weight decay (which move the weights
-  # their own way). T0 = 1: a smooth sigmoid, so that every threshold gets a gradient; r = 1:
-  # theta = tau is small, so float32 resolves the step.
-  ltp, eta = dict(temperature=1.0, threshold_lr_ratio=1.0), 1e-3
+_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+OPTIMIZERS = {
+    "sgd": lambda lr: keras.optimizers.SGD(lr),
+    "adam_clipnorm": lambda lr: keras.optimizers.Adam(lr, clipnorm=1e-4),
+    "adamw": lambda lr: keras.optimizers.AdamW(lr, weight_decay=0.5),
+    "loss_scale_adam": lambda lr: keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.Adam(lr), initial_scale=2.0 ** 10),
+}
+
+
+def _mlp(**kwargs):
+  keras.utils.set_random_seed(0)
+  kwargs.setdefault("l0_lambda", 1e-4)  # As tests/test_threshold_update.py: thresholds stay
+  kwargs.setdefault("temperature", 0.5)  # inside the weights, every step has a gradient.
+  return ltp_tf.prune_low_magnitude_learned(
+      keras.Sequential([keras.Input((8,)), L.Dense(16, activation="relu"), L.Dense(4)]),
+      **kwargs)
+
+
+def _mlp_data(n=64, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.normal(size=(n, 8)).astype("float32"), rng.integers(0, 4, n).astype("int32")
+
+
+def _taus(model):
+  return np.array([float(t) for w in ltp_tf.collect_wrappers(model) for t in w.thresholds])
+
+
+def _threshold_grads(model, x, y):
+  """dL_T/dtau of every threshold (what theta receives), by this backend's autodiff."""
+  thetas = [id(t) for w in ltp_tf.collect_wrappers(model) for t in w._theta]  # pylint: disable=protected-access
+  variables = model.trainable_variables
+  if BACKEND == "jax":
+    import jax  # pylint: disable=g-import-not-at-top
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def loss(trainable):
+      out, _, losses = model.stateless_call(trainable, non_trainable, x, training=True,
+                                            return_losses=True)
+      return _LOSS(y, out) + sum(losses)
+
+    grads = jax.grad(loss)([v.value for v in variables])
+  else:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    with tf.GradientTape() as tape:
+      loss = _LOSS(y, model(x, training=True)) + sum(model.losses)
+    grads = tape.gradient(loss, variables)
+  by_id = {id(v): g for v, g in zip(variables, grads)}
+  return np.array([float(by_id[t]) for t in thetas])
+
+
+def _one_step(optimizer, **kwargs):
+  x, y = _mlp_data()
+  model = _mlp(**kwargs)
+  model.compile(optimizer, _LOSS)
+  before, grads = _taus(model), _threshold_grads(model, x, y)
+  model.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False,
+            callbacks=[ltp_tf.LTPPruningSchedule()])
+  return before, grads, _taus(model)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_threshold_step_is_eq11_at_threshold_lr_whatever_the_optimizer(name):
+  # Oracle: d tau = -eta_tau * dL_T/dtau, the gradient taken on the same state and batch.
+  before, grads, after = _one_step(OPTIMIZERS[name](0.1), threshold_lr=1e-3)
+  assert np.all(grads < 0)  # The L0 term dominates: the thresholds rise.
+  np.testing.assert_allclose(after - before, -1e-3 * grads, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["sgd", "loss_scale_adam"])
+def test_ratio_step_is_r_times_the_optimizers_learning_rate(name):
+  lr, ratio = 0.05, 1e-2
+  before, grads, after = _one_step(OPTIMIZERS[name](lr), threshold_lr_ratio=ratio)
+  np.testing.assert_allclose(after - before, -ratio * lr * grads, rtol=1e-5)
+
+
+def test_rates_validate_default_and_round_trip_as_on_tf_keras():
+  dense = L.Dense(3)
+  wrapper = PruneLearnedThreshold(dense)
+  assert (wrapper.threshold_lr, wrapper.threshold_lr_ratio, wrapper.threshold_scale) == (
+      wrapper_lib.DEFAULT_THRESHOLD_LR, None, wrapper_lib.DEFAULT_THRESHOLD_SCALE)
+  for kwargs in (dict(threshold_lr=3e-6), dict(threshold_lr_ratio=1e-3)):
+    config = PruneLearnedThreshold(L.Dense(3), **kwargs).get_config()
+    again = PruneLearnedThreshold.from_config(config)
+    assert again.get_config() == config
+    assert again.threshold_scale == kwargs.get("threshold_lr_ratio", 1e-5)
+  with pytest.raises(ValueError, match=r"Give threshold_lr .* or threshold_lr_ratio"):
+    PruneLearnedThreshold(L.Dense(3), threshold_lr=1e-5, threshold_lr_ratio=1e-5)
+  with pytest.raises(ValueError, match="threshold_lr must be > 0"):
+    ltp_tf.prune_low_magnitude_learned(_model(), threshold_lr=0.0)
+
+
+def test_install_threshold_update_takes_a_keras3_optimizer():
+  optimizer = keras.optimizers.SGD(0.1)
+  assert ltp_tf.install_threshold_update(optimizer) is optimizer
+  hooked = optimizer.apply
+  assert ltp_tf.install_threshold_update(optimizer) is optimizer
+  assert optimizer.apply is hooked
+
+
+def _tf_keras_twin(model):
+  """The tf_keras copy of ``_model()`` with ``model``'s weights (same layers, same order)."""
+  from ltp_tf._keras import keras as k2  # pylint: disable=g-import-not-at-top
+  inp = k2.Input((8, 8, 3), name="image")
+  x = k2.layers.Conv2D(4, 3, name="conv")(inp)
+  x = k2.layers.BatchNormalization(name="bn")(x)
+  x = k2.layers.DepthwiseConv2D(3, name="dw")(x)
+  x = k2.layers.Flatten(name="flat")(x)
+  twin = k2.Model(inp, k2.layers.Dense(5, name="fc")(x), name="net")
+  for layer in model.layers:
+    twin.get_layer(layer.name).set_weights(layer.get_weights())
+  return twin, k2
+
+
+def _start_like(pruned):
+  """Thresholds at the median w**2 of each tensor: some pruning from step 0."""
+  for w in ltp_tf.collect_wrappers(pruned):
+    for theta, v in zip(w._theta, w.pruned_variables):  # pylint: disable=protected-access
+      theta.assign(float(np.median(np.square(np.asarray(v.numpy())))) / w.threshold_scale)
+
+
+def _taus_and_masks(model):
+  taus, masks = [], []
+  for w in ltp_tf.collect_wrappers(model):
+    for v, tau in zip(w.pruned_variables, w.thresholds):
+      taus.append(float(tau))
+      masks.append(np.square(np.asarray(v.numpy(), np.float32)) > np.float32(float(tau)))
+  return np.array(taus), masks
+
+
+def test_same_thresholds_and_masks_as_tf_keras_for_the_first_steps():
+  # Cross-check (issue 12): the same dense weights, wrapped on tf_keras (TensorFlow) and on
+  # this process's Keras 3 backend, trained on the same batches by SGD, have the same
+  # thresholds (float tolerance) and the same masks after each of the first steps. On the
+  # JAX backend that is JAX against TensorFlow. LTP's threshold dynamics are chaotic (a 1e-7
+  # difference grows to tens of percent within steps once weights cross their thresholds),
+  # so later on only the global sparsity is compared, loosely.
+  ltp = dict(l0_lambda=1e-3, threshold_lr=1e-3, temperature=0.1)  # Wide: all thresholds move.
+  keras.utils.set_random_seed(0)
+  dense3 = _model()
+  dense2, k2 = _tf_keras_twin(dense3)
+  pruned3 = ltp_tf.prune_low_magnitude_learned(dense3, **ltp)
+  pruned2 = ltp_tf.prune_low_magnitude_learned(dense2, **ltp)
+  for pruned, opt, loss in (
+      (pruned3, keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(True)),
+      (pruned2, k2.optimizers.SGD(0.05), k2.losses.SparseCategoricalCrossentropy(True))):
+    _start_like(pruned)
+    pruned.compile(ltp_tf.install_threshold_update(opt), loss)
   x, y = _data()
-  moved = {}
-  for name, opt in (("sgd", keras.optimizers.SGD(eta)),
-                    ("adamw", keras.optimizers.AdamW(eta, weight_decay=0.1, clipnorm=1e-3))):
-    model = _pruned(opt, **ltp)
-    before = _thetas(model)
-    model.fit(x[:16], y[:16], batch_size=16, verbose=0, callbacks=[ltp_tf.LTPPruningSchedule()])
-    moved[name] = [a - b for a, b in zip(_thetas(model), before)]
-    kernel = model.get_layer("ltp_fc").pruned_variables[0]
-    moved[name + "_kernel"] = kernel.numpy()
-  assert all(abs(m) > 1e-6 for m in moved["sgd"])
-  np.testing.assert_allclose(moved["adamw"], moved["sgd"], rtol=1e-4, atol=1e-9)
-  assert not np.allclose(moved["adamw_kernel"], moved["sgd_kernel"])  # Weights: AdamW's way.
+  start, _ = _taus_and_masks(pruned2)
+  flips = 0
+  for step in range(12):
+    batch = slice(16 * (step % 4), 16 * (step % 4 + 1))
+    for pruned in (pruned3, pruned2):
+      pruned.train_on_batch(x[batch], y[batch])
+    (taus3, masks3), (taus2, masks2) = _taus_and_masks(pruned3), _taus_and_masks(pruned2)
+    np.testing.assert_allclose(taus3, taus2, rtol=2e-5, err_msg=f"step {step + 1}")
+    for m3, m2 in zip(masks3, masks2):
+      np.testing.assert_array_equal(m3, m2, err_msg=f"step {step + 1}")
+    flips += sum(int(np.sum(m != p)) for m, p in zip(masks2, previous)) if step else 0
+    previous = masks2
+  assert np.all(np.abs(taus2 / start - 1) > 1e-3)  # Every threshold moved ...
+  assert flips > 0  # ... and masks changed: the comparison is not of a frozen state.
+  for step in range(12, 60):  # Then loosely: the global sparsity.
+    batch = slice(16 * (step % 4), 16 * (step % 4 + 1))
+    for pruned in (pruned3, pruned2):
+      pruned.train_on_batch(x[batch], y[batch])
+  assert abs(ltp_tf.sparsity_report(pruned3).sparsity -
+             ltp_tf.sparsity_report(pruned2).sparsity) < 0.05
 
 
 def test_soft_steps_mid_epoch_switch_inside_the_step():
@@ -208,7 +359,7 @@ def test_more_registry_layers_train_switch_and_strip_to_the_hard_model():
   model = ltp_tf.prune_low_magnitude_learned(keras.Model(inp, out))
   for w in ltp_tf.collect_wrappers(model):
     for theta, v in zip(w._theta, w.pruned_variables):  # pylint: disable=protected-access
-      theta.assign(float(np.median(v.numpy() ** 2)) / w.threshold_lr_ratio)
+      theta.assign(float(np.median(v.numpy() ** 2)) / w.threshold_scale)
   model.compile(keras.optimizers.SGD(0.01), "mse")
   x = np.random.default_rng(0).normal(size=(8, 6, 6, 3)).astype("float32")
   model.fit(x, np.zeros((8, 3)), batch_size=4, verbose=0,

@@ -1,11 +1,11 @@
 """Eq. (11) for the thresholds, whatever optimizer the user compiled with (Keras 3, any backend).
 
-LTP moves each threshold by ``d tau = -r * eta * (dL/dtau + lambda * dL0/dtau)`` (eq. 11):
-plain SGD at ``r`` times the weights' learning rate ``eta``. The wrapper stores
-``theta = tau / r`` and passes ``dL/dtau`` to ``theta`` unscaled
-(``soft_prune.threshold_from_param``), so eq. (11) is a plain SGD step of size ``eta`` on
-``theta``. ``use_plain_sgd_for_thresholds`` makes the optimizer take exactly that step for the
-threshold variables, and its own (Adam, momentum, clipping, weight decay, ...) for the rest.
+The same rule as ``ltp_tf.threshold_update`` (read it first): the optimizer never steps the
+thresholds; each threshold parameter theta (``tau = scale * theta``) moves by
+``theta <- max(theta - (eta_tau / scale) * g, 0)``, i.e. ``d tau = -eta_tau * dL/dtau``, with
+``eta_tau`` decided by ``threshold_update.theta_rate`` from the variable's mark (the fixed
+``threshold_lr``, or ``threshold_lr_ratio`` times the optimizer's learning rate). Only the
+plumbing differs from tf_keras:
 
 Mechanism: the optimizer's ``apply(grads, variables)`` is wrapped, on the optimizer instance.
 Every Keras 3 trainer goes through it (TensorFlow and PyTorch call it; JAX's
@@ -14,15 +14,17 @@ in the compiled train step, with no host round trip. For the threshold variables
   * unscales the gradient by the optimizer's ``loss_scale_factor`` (and a
     ``LossScaleOptimizer``'s scale, by hooking its inner optimizer, which gets unscaled
     gradients, and which it skips on non-finite steps);
-  * applies ``theta <- max(theta - eta * g, 0)``, ``eta`` being the optimizer's learning rate
-    at this step (schedules included), read before the step count moves;
+  * reads the optimizer's learning rate at this step (schedules included) before the step
+    count moves;
 and hands every other variable to the original ``apply``: no momentum or Adam state, no
 clipping (nor a share of the global norm), no weight decay, no EMA for the thresholds.
 """
 
 from keras import ops
 
-from ltp_tf.keras3 import wrapper as wrapper_lib
+from ltp_tf import threshold_update
+
+_INSTALLED = "_ltp_threshold_update_installed"
 
 
 def _innermost(optimizer):
@@ -31,22 +33,22 @@ def _innermost(optimizer):
   return optimizer
 
 
-def is_threshold(variable):
-  return bool(getattr(variable, wrapper_lib.THRESHOLD_MARK, False))
+def _f32(x):
+  return ops.cast(x, "float32")
 
 
-def use_plain_sgd_for_thresholds(optimizer):
-  """Makes ``optimizer`` move LTP's thresholds by eq. (11) (see the module docstring).
+def install(optimizer):
+  """Makes a Keras 3 ``optimizer`` leave LTP's thresholds to eq. (11); returns ``optimizer``.
 
-  Idempotent; ``LTPPruningSchedule`` calls it at the start of ``fit``. Call it yourself for a
-  custom training loop that uses ``optimizer.apply`` / ``apply_gradients`` /
-  ``stateless_apply``.
+  Idempotent; ``LTPPruningSchedule`` calls it at the start of ``fit``, and
+  ``ltp_tf.install_threshold_update(optimizer)`` dispatches here for a Keras 3 optimizer (a
+  custom loop using ``optimizer.apply`` / ``apply_gradients`` / ``stateless_apply``).
 
   Raises:
     ValueError: for an optimizer with gradient accumulation (not supported with LTP yet).
   """
   inner = _innermost(optimizer)
-  if getattr(inner, "_ltp_plain_sgd_thresholds", False):
+  if getattr(inner, _INSTALLED, False):
     return optimizer
   if getattr(inner, "gradient_accumulation_steps", None):
     raise ValueError(
@@ -58,29 +60,32 @@ def use_plain_sgd_for_thresholds(optimizer):
   def apply(grads, trainable_variables=None):
     variables = list(inner._trainable_variables if trainable_variables is None  # pylint: disable=protected-access
                      else trainable_variables)
-    grads = list(grads)
     rest_grads, rest_vars, thresholds = [], [], []
-    for g, v in zip(grads, variables):
-      if is_threshold(v):
+    for g, v in zip(list(grads), variables):
+      if threshold_update.is_threshold(v):
         thresholds.append((g, v))
       else:
         rest_grads.append(g)
         rest_vars.append(v)
-    if thresholds:
-      eta = ops.cast(inner.learning_rate, "float32")  # This step's rate (before iterations += 1).
-      scale = inner.loss_scale_factor
-      for g, v in thresholds:
-        if g is None:
-          continue
-        g = ops.cast(g, "float32")
-        if scale is not None:
-          g = g / scale
-        v.assign(ops.maximum(v.value - eta * g, 0.0))  # Eq. (11); theta >= 0 (tau >= 0).
+    scale = inner.loss_scale_factor
+    for g, v in thresholds:
+      if g is None:
+        continue
+      g = _f32(g)
+      if scale is not None:
+        g = g / scale
+      # This step's learning rate: read before the optimizer's iterations += 1.
+      rate = threshold_update.theta_rate(v, lambda: _f32(inner.learning_rate), _f32)
+      v.assign(ops.maximum(v.value - rate * g, 0.0))  # Eq. (11); theta >= 0 (tau >= 0).
     if not rest_vars:
       inner.iterations.assign_add(1)
       return None
     return original(rest_grads, rest_vars)
 
   inner.apply = apply
-  inner._ltp_plain_sgd_thresholds = True  # pylint: disable=protected-access
+  setattr(inner, _INSTALLED, True)
   return optimizer
+
+
+def is_installed(optimizer):
+  return bool(getattr(_innermost(optimizer), _INSTALLED, False))

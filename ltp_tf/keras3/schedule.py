@@ -58,7 +58,7 @@ class Keras3Schedule:
     if optimizer is None:
       raise ValueError("LTPPruningSchedule needs a compiled Keras 3 model (model.compile(...)): "
                        "its optimizer learns the thresholds.")
-    optimizer_lib.use_plain_sgd_for_thresholds(optimizer)
+    optimizer_lib.install(optimizer)
     iterations = int(_flavour.to_numpy(optimizer.iterations))
     hard_at = self._hard_at_step(iterations)
     for w in self.wrappers:

@@ -1,11 +1,11 @@
 """The Keras 3 wrapper that prunes a layer's weights with learned thresholds, on any backend.
 
 The Keras 3 twin of ``ltp_tf.wrapper.PruneLearnedThreshold``, with the same state per pruned
-weight ``w`` (``<w>_threshold_param`` theta with ``tau = r * theta``, ``<w>_temperature``,
-``<w>_mask``, ``<w>_frozen_threshold``) and per wrapper (``phase``, ``l0_lambda``), plus two
-counters that let the soft -> hard switch happen inside the train step, with no callback
-assigning variables mid-epoch (which JAX's ``fit``, holding the state outside the variables
-during an epoch, may overwrite):
+weight ``w`` (``<w>_threshold_param`` theta with ``tau = threshold_scale * theta``,
+``<w>_temperature``, ``<w>_mask``, ``<w>_frozen_threshold``) and per wrapper (``phase``,
+``l0_lambda``), plus two counters that let the soft -> hard switch happen inside the train
+step, with no callback assigning variables mid-epoch (which JAX's ``fit``, holding the state
+outside the variables during an epoch, overwrites unless the callback syncs it first):
 
   * ``step``: training calls seen (one per train step), set to the optimizer's iteration
     count by ``LTPPruningSchedule`` at the start of ``fit``;
@@ -20,6 +20,7 @@ of the layer is touched, so any layer whose prunable weights are variables works
 on every backend.
 """
 
+import copy
 import inspect
 
 import keras
@@ -27,22 +28,23 @@ import numpy as np
 from keras import ops
 
 from ltp_tf import registry
+from ltp_tf import threshold_update
 from ltp_tf import wrapper as tf_keras_wrapper
 from ltp_tf.keras3 import soft_prune
 
 SOFT, HARD = tf_keras_wrapper.SOFT, tf_keras_wrapper.HARD
 THRESHOLD_PARAM_NAME = tf_keras_wrapper.THRESHOLD_PARAM_NAME
-# Marks a threshold variable for ``ltp_tf.keras3.optimizer`` (plain SGD, eq. 11).
-THRESHOLD_MARK = "_ltp_threshold"
 
 
 @keras.saving.register_keras_serializable(package="ltp_tf")
 class PruneLearnedThreshold(keras.layers.Wrapper):
   """Prunes the weights of a Keras 3 ``layer`` with learned per-tensor thresholds (LTP).
 
-  Same arguments and behaviour as ``ltp_tf.PruneLearnedThreshold`` (see there); add
-  ``ltp_tf.LTPPruningSchedule`` to ``fit``'s callbacks: it switches soft -> hard inside the
-  train step and makes the thresholds learn by eq. (11) with plain SGD.
+  Same arguments, defaults and behaviour as ``ltp_tf.PruneLearnedThreshold`` (see there):
+  ``tau = threshold_scale * theta``, and theta learns by eq. (11) at ``threshold_lr`` (fixed,
+  default 5e-6) or ``threshold_lr_ratio`` times the optimizer's rate, never by the optimizer.
+  Add ``ltp_tf.LTPPruningSchedule`` to ``fit``'s callbacks: it switches soft -> hard inside the
+  train step and installs the thresholds' step on the optimizer (``ltp_tf.keras3.optimizer``).
 
   Raises:
     ValueError: for a bad argument, a layer whose prunable weights are unknown, a LoRA or
@@ -51,8 +53,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   def __init__(self, layer, l0_lambda=tf_keras_wrapper.DEFAULT_L0_LAMBDA,
                temperature=soft_prune.DEFAULT_TEMPERATURE,
-               threshold_lr_ratio=tf_keras_wrapper.DEFAULT_THRESHOLD_LR_RATIO,
-               stabilized_gradient=True, regularizer="l0", target_sparsity=None, **kwargs):
+               threshold_lr_ratio=None, stabilized_gradient=True, regularizer="l0",
+               target_sparsity=None, threshold_lr=None, **kwargs):
     if not isinstance(layer, keras.layers.Layer):
       raise ValueError(f"PruneLearnedThreshold needs a Keras layer, got {layer!r}.")
     if isinstance(layer, PruneLearnedThreshold):
@@ -62,7 +64,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise registry.unsupported_error(layer)
     _check_plain_float(layer)
     tf_keras_wrapper.validate_arguments(l0_lambda, temperature, threshold_lr_ratio,
-                                        stabilized_gradient, regularizer, target_sparsity)
+                                        stabilized_gradient, regularizer, target_sparsity,
+                                        threshold_lr)
     if layer.built:
       registry.check_prunable_weights(layer)
     kwargs.setdefault("name", f"ltp_{layer.name}")
@@ -70,7 +73,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     super().__init__(layer, **kwargs)
     self._l0_lambda_init = float(l0_lambda)
     self.temperature = float(temperature)
-    self.threshold_lr_ratio = float(threshold_lr_ratio)
+    self.threshold_lr, self.threshold_lr_ratio, self.threshold_scale = (
+        tf_keras_wrapper.threshold_rate(threshold_lr, threshold_lr_ratio))
     self.stabilized_gradient = stabilized_gradient
     self.regularizer = regularizer
     self.target_sparsity = None if target_sparsity is None else float(target_sparsity)
@@ -105,8 +109,10 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       theta = self.add_weight(shape=(), name=f"{prefix}_{THRESHOLD_PARAM_NAME}",
                               initializer="zeros", dtype="float32", trainable=True,
                               constraint=keras.constraints.NonNeg(), autocast=False)
-      setattr(theta, THRESHOLD_MARK, True)
-      self._theta.append(theta)
+      # Trainable, for its gradient; stepped by eq. (11), never by the optimizer.
+      self._theta.append(threshold_update.mark(theta, self.threshold_scale,
+                                               lr=self.threshold_lr,
+                                               ratio=self.threshold_lr_ratio))
       temp = self.add_weight(shape=(), name=f"{prefix}_temperature", initializer="zeros",
                              dtype="float32", trainable=False, autocast=False)
       temp.assign(soft_prune.temperature(w.value, self.temperature))
@@ -132,8 +138,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   # --- The pruned forward pass ----------------------------------------------------------
 
   def _soft_thresholds(self):
-    """tau = r * theta per weight (eq. 11 reparameterization)."""
-    return [soft_prune.threshold_from_param(t.value, self.threshold_lr_ratio)
+    """tau = threshold_scale * theta per weight (eq. 11 reparameterization)."""
+    return [soft_prune.threshold_from_param(t.value, self.threshold_scale)
             for t in self._theta]
 
   def _soft(self, ws, taus):
@@ -262,12 +268,18 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     for w, t in zip(self.pruned_variables, self._temperature):
       t.assign(soft_prune.temperature(w.value, self.temperature))
 
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    # Keras' Wrapper.from_config pops "layer" from the dict it is given: leave the caller's.
+    return super().from_config(copy.deepcopy(config), custom_objects)
+
   def get_config(self):
     config = super().get_config()
     config.update({
         "l0_lambda": self._l0_lambda_init,
         "temperature": self.temperature,
         "threshold_lr_ratio": self.threshold_lr_ratio,
+        "threshold_lr": self.threshold_lr,
         "stabilized_gradient": self.stabilized_gradient,
         "regularizer": self.regularizer,
         "target_sparsity": self.target_sparsity,
