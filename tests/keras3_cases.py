@@ -212,41 +212,42 @@ def _taus_and_masks(model):
 
 def test_same_thresholds_and_masks_as_tf_keras_for_the_first_steps():
   # Cross-check (issue 12): the same dense weights, wrapped on tf_keras (TensorFlow) and on
-  # this process's Keras 3 backend, trained on the same batches by SGD, have the same
-  # thresholds (float tolerance) and the same masks after each of the first steps. On the
-  # JAX backend that is JAX against TensorFlow. LTP's threshold dynamics are chaotic (a 1e-7
-  # difference grows to tens of percent within steps once weights cross their thresholds),
-  # so later on only the global sparsity is compared, loosely.
-  ltp = dict(l0_lambda=1e-3, threshold_lr=1e-3, temperature=0.1)  # Wide: all thresholds move.
+  # this process's Keras 3 backend, trained on the same batches by SGD: the same masks after
+  # each of the first 20 steps, and the same thresholds, to float rounding in the first 5
+  # (1e-5) and within 1e-3 up to step 20. On the JAX backend that is JAX against TensorFlow.
+  # LTP's threshold dynamics are chaotic: rounding differences (measured here: 3e-7 after
+  # step 1) grow ~1.5-2.5x per step, faster at higher rates (SGD(0.05) left 1e-5 at step 5),
+  # so after step 20 only the global sparsity is compared, loosely.
+  ltp = dict(l0_lambda=1e-3, threshold_lr=3e-4, temperature=0.1)  # T0 0.1: all move.
   keras.utils.set_random_seed(0)
   dense3 = _model()
   dense2, k2 = _tf_keras_twin(dense3)
   pruned3 = ltp_tf.prune_low_magnitude_learned(dense3, **ltp)
   pruned2 = ltp_tf.prune_low_magnitude_learned(dense2, **ltp)
   for pruned, opt, loss in (
-      (pruned3, keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(True)),
-      (pruned2, k2.optimizers.SGD(0.05), k2.losses.SparseCategoricalCrossentropy(True))):
+      (pruned3, keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(True)),
+      (pruned2, k2.optimizers.SGD(0.01), k2.losses.SparseCategoricalCrossentropy(True))):
     _start_like(pruned)
     pruned.compile(ltp_tf.install_threshold_update(opt), loss)
   x, y = _data()
-  start, _ = _taus_and_masks(pruned2)
-  flips = 0
-  for step in range(12):
-    batch = slice(16 * (step % 4), 16 * (step % 4 + 1))
+  start, start_masks = _taus_and_masks(pruned2)
+
+  def step(i):
+    batch = slice(16 * (i % 4), 16 * (i % 4 + 1))
     for pruned in (pruned3, pruned2):
       pruned.train_on_batch(x[batch], y[batch])
+
+  for i in range(20):
+    step(i)
     (taus3, masks3), (taus2, masks2) = _taus_and_masks(pruned3), _taus_and_masks(pruned2)
-    np.testing.assert_allclose(taus3, taus2, rtol=2e-5, err_msg=f"step {step + 1}")
+    np.testing.assert_allclose(taus3, taus2, rtol=1e-5 if i < 5 else 1e-3,
+                               err_msg=f"step {i + 1}")
     for m3, m2 in zip(masks3, masks2):
-      np.testing.assert_array_equal(m3, m2, err_msg=f"step {step + 1}")
-    flips += sum(int(np.sum(m != p)) for m, p in zip(masks2, previous)) if step else 0
-    previous = masks2
-  assert np.all(np.abs(taus2 / start - 1) > 1e-3)  # Every threshold moved ...
-  assert flips > 0  # ... and masks changed: the comparison is not of a frozen state.
-  for step in range(12, 60):  # Then loosely: the global sparsity.
-    batch = slice(16 * (step % 4), 16 * (step % 4 + 1))
-    for pruned in (pruned3, pruned2):
-      pruned.train_on_batch(x[batch], y[batch])
+      np.testing.assert_array_equal(m3, m2, err_msg=f"step {i + 1}")
+  assert np.all(np.abs(taus2 / start - 1) > 0.05)  # Every threshold moved, and masks
+  assert sum(int(np.sum(m != s)) for m, s in zip(masks2, start_masks)) > 20  # changed.
+  for i in range(20, 80):  # Then loosely: the global sparsity.
+    step(i)
   assert abs(ltp_tf.sparsity_report(pruned3).sparsity -
              ltp_tf.sparsity_report(pruned2).sparsity) < 0.05
 
