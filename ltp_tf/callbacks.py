@@ -268,8 +268,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
                            "mode cannot scale; start from a positive l0_lambda.")
 
   def on_epoch_begin(self, epoch, logs=None):
-    if self._keras3 is not None:  # The step decides; nothing to do between steps.
-      return None
+    if self._keras3 is not None:
+      return self._keras3.on_epoch_begin(epoch)
     # Read once per epoch, after every callback's on_train_begin (BackupAndRestore restores
     # the optimizer there, maybe after ours ran).
     self._step_count = self._epoch_start = self._step()
@@ -290,8 +290,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       w.l0_lambda.assign(w.l0_lambda * factor)
 
   def on_train_batch_end(self, batch, logs=None):
-    if self._keras3 is not None:  # The step decides; nothing to do between steps.
-      return None
+    if self._keras3 is not None:  # Target mode only: every control_every_n_steps.
+      return self._keras3.on_train_batch_end(batch)
     # ``batch`` is the epoch's last step done (several with steps_per_execution).
     before, self._step_count = self._step_count, self._epoch_start + batch + 1
     if self._controller is not None and self._step_count % self.control_every_n_steps == 0:

@@ -278,6 +278,31 @@ def test_soft_steps_mid_epoch_switch_inside_the_step():
   assert ltp_tf.sparsity_report(stripped).kept == report.kept and report.sparsity > 0.2
 
 
+@pytest.mark.parametrize("phase", ["soft_steps_mid_epoch", "soft_epochs"])
+def test_target_sparsity_mode_steers_lambda_and_lands_exactly_on_the_target(phase):
+  # The controller runs at the host every 2 steps, mid-epoch (JAX: after jax_state_sync, so
+  # fit re-reads lambda), and the hard prune lands: soft_steps=10 is mid-epoch 3.
+  target = 0.7
+  model = _pruned(l0_lambda=1e-4, target_sparsity=target)
+  phases = (dict(soft_steps=10, target_steps=6) if phase == "soft_steps_mid_epoch" else
+            dict(soft_epochs=2, target_epochs=1))
+  schedule = ltp_tf.LTPPruningSchedule(control_every_n_steps=2, **phases)
+  _fit(model, schedule, epochs=3)
+  report = ltp_tf.sparsity_report(model)
+  assert all(w.is_hard for w in ltp_tf.collect_wrappers(model))  # Not undone by fit's state.
+  assert report.sparsity == pytest.approx(target, abs=1.0 / report.size)
+  assert schedule.landing["sparsity"] == pytest.approx(target, abs=1.0 / report.size)
+  lambdas = {float(w.l0_lambda.numpy()) for w in ltp_tf.collect_wrappers(model)}
+  assert len(lambdas) == 1 and lambdas != {1e-4}  # Steered, the same on every wrapper.
+  frozen = [float(f.numpy()) for w in ltp_tf.collect_wrappers(model) for f in w._frozen]  # pylint: disable=protected-access
+  np.testing.assert_allclose(frozen, schedule.landing["thresholds"], rtol=1e-6)
+  x, _ = _data()
+  stripped = ltp_tf.strip_pruning(model)
+  assert ltp_tf.sparsity_report(stripped).kept == report.kept
+  np.testing.assert_allclose(stripped.predict(x, verbose=0), model.predict(x, verbose=0),
+                             atol=1e-5)
+
+
 def test_soft_epochs_switch_at_the_epoch_boundary():
   model = _pruned()
   _fit(model, ltp_tf.LTPPruningSchedule(soft_epochs=1), epochs=2)
@@ -346,8 +371,6 @@ def test_clear_errors():
                                         L.Dense(2, name="new")])
   with pytest.raises(ValueError, match="tf_keras.*only.*Keras 3"):
     ltp_tf.to_tfmot(_pruned())
-  with pytest.raises(NotImplementedError, match="Target-sparsity"):
-    _fit(_pruned(), ltp_tf.LTPPruningSchedule(soft_steps=2, target_sparsity=0.5))
 
 
 def test_more_registry_layers_train_switch_and_strip_to_the_hard_model():
