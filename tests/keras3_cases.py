@@ -397,3 +397,30 @@ def test_more_registry_layers_train_switch_and_strip_to_the_hard_model():
   np.testing.assert_allclose(stripped.predict(x, verbose=0), model.predict(x, verbose=0),
                              atol=1e-5)
   assert 0.3 < ltp_tf.sparsity_report(stripped).sparsity < 0.7
+
+
+_APPLICATIONS_NOT_YET = {
+    "MobileNetV3Small": "cloning fails: \"'Add' object has no attribute 'built'\"",
+    "ConvNeXtTiny": "its LayerScale (a per-channel weight) is refused as unsupported",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0", "ResNet50",
+                                  "ConvNeXtTiny", "DenseNet121"])
+def test_keras_application_wraps_trains_a_step_and_strips_to_the_hard_model(name):
+  if BACKEND != "tensorflow":
+    pytest.skip("run on the TensorFlow backend (tests/test_keras3.py, slow)")
+  if name in _APPLICATIONS_NOT_YET:
+    pytest.xfail(_APPLICATIONS_NOT_YET[name])
+  model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=4)
+  pruned = ltp_tf.prune_low_magnitude_learned(model)
+  pruned.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+  x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+  pruned.fit(x, np.arange(4), batch_size=4, verbose=0,
+             callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+  assert all(w.is_hard for w in ltp_tf.collect_wrappers(pruned))
+  stripped = ltp_tf.strip_pruning(pruned)
+  assert not ltp_tf.collect_wrappers(stripped)
+  np.testing.assert_allclose(stripped.predict(x, verbose=0), pruned.predict(x, verbose=0),
+                             atol=1e-5)

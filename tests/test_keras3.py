@@ -51,3 +51,8 @@ def test_legacy_keras_users_keep_tf_keras():
 @pytest.mark.parametrize("backend", keras3_subprocess.BACKENDS)
 def test_keras3_suite(backend):
   keras3_subprocess.run_pytest(["test_soft_prune.py", "keras3_cases.py"], backend)
+
+
+@pytest.mark.slow
+def test_keras_applications_on_tensorflow():  # ~2 min on 2 cores
+  keras3_subprocess.run_pytest(["keras3_cases.py"], "tensorflow", markers="slow")

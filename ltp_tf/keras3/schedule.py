@@ -124,8 +124,11 @@ class Keras3Schedule:
 
   def on_epoch_end(self, epoch, logs):
     cb = self.callback
-    if cb.soft_epochs is not None and epoch + 1 >= cb.soft_epochs:
-      cb._hard_prune()  # pylint: disable=protected-access  (nothing where the step switched)
+    if (cb.soft_epochs is not None and epoch + 1 >= cb.soft_epochs) or (
+        cb.soft_steps is not None and self._iterations() >= cb.soft_steps):
+      # Nothing where the step switched; a fit that ends at soft_steps exactly gets its hard
+      # prune here, from the same thresholds as the next step's switch would use.
+      cb._hard_prune()  # pylint: disable=protected-access
       self._soft = False
     for w in self.wrappers:
       w.apply_masks()
