@@ -3,7 +3,7 @@
 LTP is patented (US 11,704,571 B2, Qualcomm); see the README.
 """
 
-from ltp_tf._keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
+from ltp_tf._keras import keras  # noqa: F401  (tf_keras; imports no Keras 3, sets no env)
 from ltp_tf import models  # noqa: F401  (registers its weightless custom layers for loading)
 from ltp_tf.callbacks import LTPPruningSchedule
 from ltp_tf.callbacks import LTPSummaries
@@ -20,6 +20,12 @@ from ltp_tf.threshold_update import install as install_threshold_update
 from ltp_tf.tfmot_interop import quantize_preserving_sparsity
 from ltp_tf.tfmot_interop import to_tfmot
 from ltp_tf.wrapper import PruneLearnedThreshold
+
+from ltp_tf import _flavour  # noqa: E402
+
+if _flavour.keras3() is not None:  # TensorFlow imports Keras 3 already: no import of ours.
+  # Registers the Keras 3 wrapper for keras.saving.load_model of pruned .keras files.
+  from ltp_tf.keras3 import wrapper as _keras3_wrapper  # noqa: F401,E402
 
 __version__ = "0.1.0"
 

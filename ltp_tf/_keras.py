@@ -1,19 +1,16 @@
-"""The one Keras of this package: tf_keras (Keras 2), as TFMOT requires.
+"""The tf_keras (Keras 2) of this package, as TFMOT requires.
 
-TFMOT 0.8 only works with Keras 2. Like TFMOT, we set ``TF_USE_LEGACY_KERAS=1``
-so that ``tf.keras`` resolves to Keras 2 when TensorFlow is imported after us, and
-we import ``tf_keras`` directly so that it does not matter what the user imported
-first. Every module of the package imports Keras from here.
+TFMOT 0.8 only works with Keras 2. We import ``tf_keras`` directly, so it does not matter what
+the user imported first, and we do not set ``TF_USE_LEGACY_KERAS``: after ``import ltp_tf``,
+``keras`` and ``tf.keras`` mean what they meant before (Keras 3 by default). Every tf_keras
+module of the package imports Keras from here; the Keras 3 side (``ltp_tf.keras3``) imports
+``keras`` itself, lazily (see ``ltp_tf._flavour``).
 
 This is also the one place that touches tf_keras internals: ``master_value``.
 """
 
-import os
-
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-
-import tensorflow as tf  # noqa: E402  pylint: disable=g-import-not-at-top
-import tf_keras as keras  # noqa: E402  pylint: disable=g-import-not-at-top
+import tensorflow as tf
+import tf_keras as keras
 
 __all__ = ["keras", "master_value"]
 

@@ -5,6 +5,7 @@ import warnings
 
 import tensorflow as tf
 
+from ltp_tf import _flavour
 from ltp_tf import prune
 from ltp_tf import report
 from ltp_tf import sparsity_target
@@ -164,9 +165,16 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     self._controller = None
     self._fit_length = None  # (epochs, steps) of a fit whose ramp is placed at its 1st epoch.
     self.landing = None  # Target-sparsity mode: what the hard prune's landing did.
+    self._keras3 = None  # The Keras 3 half, for a Keras 3 model (ltp_tf.keras3.schedule).
 
   def set_model(self, model):
     super().set_model(model)
+    if _flavour.is_keras3(model):
+      from ltp_tf.keras3 import schedule  # pylint: disable=g-import-not-at-top
+      self._wrappers = _wrappers_or_raise(model, "LTPPruningSchedule")
+      self._keras3 = schedule.Keras3Schedule(self)
+      return
+    self._keras3 = None
     _set_wrappers(self, model, "LTPPruningSchedule")
 
   def _hard_prune(self):
@@ -263,6 +271,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     return sparsity_target.LambdaController(target, max(1, reach), start_step=start)
 
   def on_train_begin(self, logs=None):
+    if self._keras3 is not None:
+      return self._keras3.on_train_begin()
     self._batch_logs = self.current_logs()  # Also traces the stats function once.
     self._step_count = self._epoch_start = self._step()  # Then counted: no read per step.
     optimizer = getattr(self.model, "optimizer", None)
@@ -290,6 +300,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
                            "mode cannot scale; start from a positive l0_lambda.")
 
   def on_epoch_begin(self, epoch, logs=None):
+    if self._keras3 is not None:
+      return self._keras3.on_epoch_begin(epoch)
     # Read once per epoch, after every callback's on_train_begin (BackupAndRestore restores
     # the optimizer there, maybe after ours ran).
     self._step_count = self._epoch_start = self._step()
@@ -313,6 +325,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       w.l0_lambda.assign(w.l0_lambda * factor)
 
   def on_train_batch_end(self, batch, logs=None):
+    if self._keras3 is not None:  # Target mode only: every control_every_n_steps.
+      return self._keras3.on_train_batch_end(batch)
     # ``batch`` is the epoch's last step done (several with steps_per_execution).
     before, self._step_count = self._step_count, self._epoch_start + batch + 1
     if self._controller is not None and self._step_count % self.control_every_n_steps == 0:
@@ -334,6 +348,8 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       logs.update(self._batch_logs)
 
   def on_epoch_end(self, epoch, logs=None):
+    if self._keras3 is not None:
+      return self._keras3.on_epoch_end(epoch, logs)
     # Before the hard prune: NaN thresholds would otherwise freeze an all-zero mask.
     self._check_finite(self.current_logs(), (logs or {}).get("loss"))
     if self.soft_epochs is not None and epoch + 1 >= self.soft_epochs:

@@ -17,10 +17,15 @@ import shlex
 import sys
 import time
 
-from absl import app
-from absl import flags
-from absl import logging
-from ml_collections import config_flags
+# This binary trains tf_keras models, and its input pipeline's keras-cv augmentation follows
+# tf.keras: make tf.keras tf_keras before anything imports TensorFlow. (The library itself
+# leaves TF_USE_LEGACY_KERAS alone.) A binary may set process-wide state; a library may not.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from absl import app  # noqa: E402  pylint: disable=g-import-not-at-top
+from absl import flags  # noqa: E402  pylint: disable=g-import-not-at-top
+from absl import logging  # noqa: E402  pylint: disable=g-import-not-at-top
+from ml_collections import config_flags  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from ltp_tf import console
 

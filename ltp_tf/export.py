@@ -1,12 +1,14 @@
 """Sparse TFLite export and evaluation with LiteRT."""
 
 import os
+import sys
+import tempfile
 import warnings
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_model_optimization as tfmot
 
+from ltp_tf import _flavour
 from ltp_tf import prune
 from ltp_tf import tflite_inspect
 
@@ -53,6 +55,7 @@ def export_tflite(model, path=None, *, quantize=None, representative_dataset=Non
   if quantize != "int8" and representative_dataset is not None:
     raise ValueError("representative_dataset is only used with quantize='int8', got "
                      f"quantize={quantize!r}.")
+  _check_tf_backend(model)
   model = prune.strip_pruning(model)
   quantization_aware = _is_quantization_aware(model)
   if quantization_aware and quantize != "int8":
@@ -71,13 +74,37 @@ def export_tflite(model, path=None, *, quantize=None, representative_dataset=Non
   return tflite
 
 
+def _check_tf_backend(model):
+  """A Keras 3 model converts only on the TensorFlow backend (the converter traces TF)."""
+  k3 = _flavour.keras3()
+  if _flavour.is_keras3(model) and k3.backend.backend() != "tensorflow":
+    raise ValueError(
+        f"export_tflite converts Keras 3 models on the TensorFlow backend; this process runs "
+        f"'{k3.backend.backend()}'. Save the model (model.save('pruned.keras')), then load it "
+        "and export it in a process started with KERAS_BACKEND=tensorflow.")
+
+
 def _convert(model, quantize, representative_dataset, sparse, quantization_aware):
+  if _flavour.is_keras3(model):
+    # Keras 3 variables are not frozen from a concrete function: go through a SavedModel
+    # (Keras 3's own export, serving endpoint = the model's call in inference mode).
+    with tempfile.TemporaryDirectory() as saved:
+      model.export(saved, format="tf_saved_model", verbose=False)
+      converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+      return _configure_and_convert(converter, quantize, representative_dataset, sparse,
+                                    quantization_aware)
   specs = [tf.TensorSpec(t.shape, t.dtype) for t in model.inputs]
   if len(specs) == 1:
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs[0])
   else:
     fn = tf.function(lambda *x: model(list(x), training=False)).get_concrete_function(*specs)
   converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+  return _configure_and_convert(converter, quantize, representative_dataset, sparse,
+                                quantization_aware)
+
+
+def _configure_and_convert(converter, quantize, representative_dataset, sparse,
+                           quantization_aware):
   converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else []
   if quantize is not None:
     converter.optimizations.append(tf.lite.Optimize.DEFAULT)
@@ -106,6 +133,9 @@ def _unreadable_float16(tflite):
 
 
 def _is_quantization_aware(model):
+  if "tensorflow_model_optimization" not in sys.modules:  # Not imported: nothing of it here.
+    return False
+  import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
   return any(isinstance(layer, tfmot.quantization.keras.QuantizeWrapper)
              for layer in prune.iter_layers(model))
 

@@ -13,11 +13,12 @@ digits). ImageNet cannot be downloaded at all; its ``manual_dir`` must hold
 ``ILSVRC2012_img_train.tar`` and ``ILSVRC2012_img_val.tar``.
 
 keras-cv and tf_keras in one process (verified with keras-cv 0.9.0, keras 3.15, tf_keras 2.20,
-TF 2.20): keras-cv picks its Keras by looking at ``tensorflow.keras``. ``import ltp_tf`` sets
-``TF_USE_LEGACY_KERAS=1`` before TensorFlow is imported, so ``tf.keras`` is tf_keras,
-``keras_cv.src.backend.config.keras_3()`` is False and keras-cv's layers are tf_keras layers
-(Keras 3 is still imported by keras-cv and prints "Using TensorFlow backend", but its layers
-are not used). ``RandomFlip`` and ``RandAugment`` run inside ``tf.data`` map functions
+TF 2.20): keras-cv picks its Keras by looking at ``tensorflow.keras``. ``import ltp_tf`` leaves
+``tf.keras`` alone, so keras-cv augmentation needs ``TF_USE_LEGACY_KERAS=1`` set before
+TensorFlow is imported (``ltp-train`` sets it; ``_import_keras_cv`` says so otherwise). Then
+``tf.keras`` is tf_keras, ``keras_cv.src.backend.config.keras_3()`` is False and keras-cv's
+layers are tf_keras layers (Keras 3 is still imported by keras-cv and prints "Using TensorFlow
+backend", but its layers are not used). ``RandomFlip`` and ``RandAugment`` run inside ``tf.data`` map functions
 (batched), give different random draws per image and per epoch (they draw from a
 ``tf.random.Generator`` seeded with ``seed``), and the resulting datasets train tf_keras
 models with ``Model.fit``. keras-cv layers are only ever called inside ``tf.data`` functions,
@@ -36,11 +37,33 @@ decodes only the crop window, which keras-cv layers cannot do).
 
 import dataclasses
 import os
+import sys
 
 import tensorflow as tf
 
-from ltp_tf import _keras  # noqa: F401  pylint: disable=unused-import  (TF_USE_LEGACY_KERAS=1)
 from ltp_tf import data
+
+_NEEDS_LEGACY_KERAS = (
+    "The input pipeline's keras-cv augmentation runs on tf_keras, and keras-cv follows "
+    "tf.keras, which is Keras 3 in this process. Set TF_USE_LEGACY_KERAS=1 before TensorFlow "
+    "is imported (ltp-train does), or use augment='none' and randaugment=False.")
+
+
+def _import_keras_cv():
+  """keras-cv on tf_keras (see the module docstring), imported on first use.
+
+  Raises:
+    RuntimeError: if keras-cv would be (or was) imported on Keras 3 in this process.
+  """
+  legacy = os.environ.get("TF_USE_LEGACY_KERAS", "") in ("1", "true", "True")
+  if "keras_cv" not in sys.modules and not legacy:
+    raise RuntimeError(_NEEDS_LEGACY_KERAS)  # keras-cv's import would half-fail on Keras 3.
+  import keras_cv  # pylint: disable=g-import-not-at-top  (Keras 3 package: import lazily)
+  from keras_cv.src.backend import config  # pylint: disable=g-import-not-at-top
+  if config.keras_3():
+    raise RuntimeError(_NEEDS_LEGACY_KERAS)
+  return keras_cv
+
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet2012")
 AUGMENTS = ("none", "crop_flip", "imagenet")
@@ -307,7 +330,7 @@ def get_datasets(*, dataset, data_dir, manual_dir=None, batch_size, eval_batch_s
 
   flip = randaugment_layer = None
   if augment != "none" or randaugment:
-    import keras_cv  # pylint: disable=g-import-not-at-top  (Keras 3 package: import lazily)
+    keras_cv = _import_keras_cv()
     if augment != "none":
       flip = keras_cv.layers.RandomFlip("horizontal", seed=seeds[1], dtype="float32")
     if randaugment:

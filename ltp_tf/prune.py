@@ -1,9 +1,11 @@
 """User verbs: wrap a model for LTP, find its wrappers, strip them, load saved models."""
 
+import sys
 import warnings
 
 import numpy as np
 
+from ltp_tf import _flavour
 from ltp_tf import registry
 from ltp_tf import soft_prune
 from ltp_tf import sparsity_target
@@ -12,6 +14,20 @@ from ltp_tf._keras import keras
 
 PruneLearnedThreshold = wrapper_lib.PruneLearnedThreshold
 keras.saving.register_keras_serializable(package="ltp_tf")(PruneLearnedThreshold)
+
+
+def wrapper_types():
+  """The LTP wrapper classes that exist in this process (the Keras 3 one once imported)."""
+  k3 = sys.modules.get("ltp_tf.keras3.wrapper")
+  return (PruneLearnedThreshold,) + ((k3.PruneLearnedThreshold,) if k3 else ())
+
+
+def _keras3_verbs(obj):
+  """``ltp_tf.keras3.prune`` if ``obj`` is Keras 3 (raises for a mix of both Kerases)."""
+  if _flavour.keras_of(obj) != _flavour.KERAS3:
+    return None
+  from ltp_tf.keras3 import prune as keras3_prune  # pylint: disable=g-import-not-at-top
+  return keras3_prune
 
 
 def is_subclassed(model):
@@ -83,6 +99,12 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
   wrapper_lib.validate_arguments(**params)
   if unsupported not in _UNSUPPORTED:
     raise ValueError(f"unsupported must be one of {_UNSUPPORTED}, got {unsupported!r}.")
+  keras3_verbs = _keras3_verbs(to_prune) if not isinstance(to_prune, keras.layers.Layer) else None
+  if keras3_verbs is not None:
+    if unsupported != "raise":
+      raise NotImplementedError(f"unsupported={unsupported!r} is not available for Keras 3 "
+                                "models yet; wrap the layers you want pruned yourself.")
+    return keras3_verbs.prune_low_magnitude_learned(to_prune, **params)
   skipped = []  # Unsupported layers left dense with unsupported="skip".
 
   def wrap(layer):
@@ -144,11 +166,10 @@ def iter_layers(obj):
       return
     seen.add(id(layer))
     yield layer
-    if isinstance(layer, PruneLearnedThreshold):
+    if isinstance(layer, wrapper_types()):
       return
-    children = layer.layers if isinstance(layer, keras.Model) else layer.submodules
-    for child in children:
-      if isinstance(child, keras.layers.Layer):
+    for child in _flavour.children(layer):
+      if _flavour.is_tf_keras(child) or _flavour.is_keras3(child):
         yield from walk(child)
 
   for item in (obj if isinstance(obj, (list, tuple)) else [obj]):
@@ -157,7 +178,7 @@ def iter_layers(obj):
 
 def collect_wrappers(model):
   """Every ``PruneLearnedThreshold`` in ``model``, nested and subclassed models included."""
-  return [m for m in iter_layers(model) if isinstance(m, PruneLearnedThreshold)]
+  return [m for m in iter_layers(model) if isinstance(m, wrapper_types())]
 
 
 def hard_prune(model, target_sparsity=None):
@@ -236,7 +257,7 @@ def _land(wrappers, target):
   before = [float(tau) for w in wrappers for tau in w.thresholds]
   for w in wrappers:
     for v, tau in zip(w.pruned_variables, w.thresholds):
-      squares.append(np.square(v.numpy().astype(np.float32)).ravel())
+      squares.append(np.square(_flavour.to_numpy(v).astype(np.float32)).ravel())
       kept.append(int(np.count_nonzero(squares[-1] > float(tau))))
   sizes = [s.size for s in squares]
   scale = sparsity_target.landing_scale(squares, before, target)
@@ -273,6 +294,9 @@ def strip_pruning(model):
   if not collect_wrappers(model):
     return model
   warn_if_fully_pruned(model, "strip_pruning")
+  keras3_verbs = _keras3_verbs(model)
+  if keras3_verbs is not None:
+    return keras3_verbs.strip(model)
   return _strip(model)
 
 

@@ -12,48 +12,74 @@ refuses it, or with ``unsupported="skip"`` leaves it dense and says so. Nothing 
 a layer.
 """
 
-from tensorflow_model_optimization.sparsity import keras as tfmot_sparsity
-
+from ltp_tf import _flavour
 from ltp_tf._keras import keras
 
-layers = keras.layers
-
+# One registry for both Kerases: classes by name, looked up in the layer's own Keras (tf_keras
+# or Keras 3; a name missing from one, e.g. LocallyConnected2D in Keras 3, is skipped there).
 # Order matters only for readability: the classes below do not inherit from each other.
-_WEIGHTS_BY_CLASS = (
-    ((layers.SeparableConv1D, layers.SeparableConv2D), ("depthwise_kernel", "pointwise_kernel")),
-    ((layers.DepthwiseConv1D, layers.DepthwiseConv2D), ("depthwise_kernel",)),
-    # Conv1D/2D/3D and their subclasses Conv1DTranspose/2DTranspose/3DTranspose.
-    ((layers.Conv1D, layers.Conv2D, layers.Conv3D), ("kernel",)),
-    ((layers.Dense, layers.EinsumDense), ("kernel",)),
-    ((layers.Embedding,), ("embeddings",)),
-    ((layers.LocallyConnected1D, layers.LocallyConnected2D), ("kernel",)),
-    ((layers.MultiHeadAttention,), ("_query_dense.kernel", "_key_dense.kernel",
-                                    "_value_dense.kernel", "_output_dense.kernel")),
+_WEIGHTS_BY_NAME = (
+    (("SeparableConv1D", "SeparableConv2D"), ("depthwise_kernel", "pointwise_kernel")),
+    (("DepthwiseConv1D", "DepthwiseConv2D"), ("depthwise_kernel",)),
+    # The transposes subclass Conv1D/2D/3D in tf_keras, not in Keras 3: named here for both.
+    (("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"),
+     ("kernel",)),
+    (("Dense", "EinsumDense"), ("kernel",)),
+    (("Embedding",), ("embeddings",)),
+    (("LocallyConnected1D", "LocallyConnected2D"), ("kernel",)),
+    (("MultiHeadAttention",), ("_query_dense.kernel", "_key_dense.kernel",
+                               "_value_dense.kernel", "_output_dense.kernel")),
 )
-_RNN_CELLS = (layers.SimpleRNNCell, layers.GRUCell, layers.LSTMCell)
+# Where Keras 3 stores a weight under another attribute than tf_keras (its DepthwiseConv*
+# keeps the depthwise kernel in ``kernel``).
+_KERAS3_WEIGHTS = {("DepthwiseConv1D", "DepthwiseConv2D"): ("kernel",)}
+_RNN_CELL_NAMES = ("SimpleRNNCell", "GRUCell", "LSTMCell")
 _RNN_CELL_WEIGHTS = ("kernel", "recurrent_kernel")
 
 # Layers with trainable weights that are never pruned, whatever their rank (PReLU's slopes
 # have the rank of its input).
-_NEVER_PRUNED = (layers.BatchNormalization, layers.LayerNormalization,
-                 layers.GroupNormalization, layers.UnitNormalization, layers.PReLU)
+_NEVER_PRUNED_NAMES = ("BatchNormalization", "LayerNormalization", "GroupNormalization",
+                       "UnitNormalization", "PReLU")
 # Layers known to hold no weights, recognised even before they are built.
-_WEIGHTLESS = (layers.InputLayer, layers.Activation, layers.Dropout, layers.Flatten,
-               layers.Reshape, layers.Permute, layers.RepeatVector, layers.Lambda,
-               layers.ReLU, layers.Softmax, layers.LeakyReLU, layers.ELU,
-               layers.ThresholdedReLU, layers.GaussianNoise, layers.GaussianDropout,
-               layers.AlphaDropout, layers.ActivityRegularization, layers.Masking,
-               layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D,
-               layers.AveragePooling1D, layers.AveragePooling2D, layers.AveragePooling3D,
-               layers.GlobalMaxPooling1D, layers.GlobalMaxPooling2D,
-               layers.GlobalMaxPooling3D, layers.GlobalAveragePooling1D,
-               layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D,
-               layers.ZeroPadding1D, layers.ZeroPadding2D, layers.ZeroPadding3D,
-               layers.Cropping1D, layers.Cropping2D, layers.Cropping3D,
-               layers.UpSampling1D, layers.UpSampling2D, layers.UpSampling3D,
-               layers.Add, layers.Subtract, layers.Multiply, layers.Average,
-               layers.Maximum, layers.Minimum, layers.Concatenate, layers.Dot,
-               layers.Rescaling, layers.Resizing, layers.CenterCrop)
+_WEIGHTLESS_NAMES = (
+    "InputLayer", "Activation", "Dropout", "Flatten", "Reshape", "Permute", "RepeatVector",
+    "Lambda", "ReLU", "Softmax", "LeakyReLU", "ELU", "ThresholdedReLU", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Masking", "MaxPooling1D",
+    "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "ZeroPadding1D", "ZeroPadding2D",
+    "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D",
+    "UpSampling3D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+    "Concatenate", "Dot", "Rescaling", "Resizing", "CenterCrop")
+
+
+class _Classes:
+  """The registry's classes in one Keras's ``layers`` module."""
+
+  def __init__(self, layers, is_keras3):
+    def classes(names):
+      return tuple(c for c in (getattr(layers, n, None) for n in names) if c is not None)
+    self.layers = layers
+    overrides = _KERAS3_WEIGHTS if is_keras3 else {}
+    self.weights_by_class = tuple((classes(names), overrides.get(names, weights))
+                                  for names, weights in _WEIGHTS_BY_NAME if classes(names))
+    self.rnn_cells = classes(_RNN_CELL_NAMES)
+    self.never_pruned = classes(_NEVER_PRUNED_NAMES)
+    self.weightless = classes(_WEIGHTLESS_NAMES)
+
+
+_BY_KERAS = {}
+
+
+def _classes(layer=None, layers=None):
+  """The registry in ``layer``'s Keras (or in the ``layers`` module given): Keras 3 for a
+  Keras 3 layer, else tf_keras."""
+  if layers is None:
+    layers = _flavour.keras3().layers if _flavour.is_keras3(layer) else keras.layers
+  if id(layers) not in _BY_KERAS:
+    _BY_KERAS[id(layers)] = _Classes(layers, is_keras3=layers is not keras.layers)
+  return _BY_KERAS[id(layers)]
+
 
 HOW_TO_MAKE_PRUNABLE = (
     "To prune it, implement tfmot.sparsity.keras.PrunableLayer (get_prunable_weights() "
@@ -63,12 +89,16 @@ HOW_TO_MAKE_PRUNABLE = (
 
 
 def _is_user_prunable(layer):
-  return isinstance(layer, tfmot_sparsity.PrunableLayer) or hasattr(layer, "get_prunable_weights")
+  # TFMOT is not imported for this (its import sets TF_USE_LEGACY_KERAS): a layer can only
+  # implement its PrunableLayer if the process imported TFMOT already.
+  tfmot_sparsity = _flavour.tfmot_sparsity()
+  return hasattr(layer, "get_prunable_weights") or (
+      tfmot_sparsity is not None and isinstance(layer, tfmot_sparsity.PrunableLayer))
 
 
 def _rnn_cells(layer):
   cell = layer.cell
-  if isinstance(cell, layers.StackedRNNCells):
+  if isinstance(cell, _classes(layer).layers.StackedRNNCells):
     return [(f"cell.cells.{i}", c) for i, c in enumerate(cell.cells)]
   return [("cell", cell)]
 
@@ -77,9 +107,10 @@ def supports(layer):
   """True if LTP knows which weights of ``layer`` to prune."""
   if _is_user_prunable(layer):
     return True
-  if isinstance(layer, layers.RNN):
-    return all(isinstance(c, _RNN_CELLS) or _is_user_prunable(c) for _, c in _rnn_cells(layer))
-  return any(isinstance(layer, classes) for classes, _ in _WEIGHTS_BY_CLASS)
+  reg = _classes(layer)
+  if isinstance(layer, reg.layers.RNN):
+    return all(isinstance(c, reg.rnn_cells) or _is_user_prunable(c) for _, c in _rnn_cells(layer))
+  return any(isinstance(layer, classes) for classes, _ in reg.weights_by_class)
 
 
 def kernel_weights(layer):
@@ -99,7 +130,8 @@ def is_left_dense(layer):
   """True for layers that have nothing to prune: normalization layers, weightless layers, and
   built layers whose trainable weights are all per-channel vectors or scalars (rank <= 1, no
   matrix or kernel: e.g. ConvNeXt's LayerScale)."""
-  if isinstance(layer, _NEVER_PRUNED + _WEIGHTLESS):
+  reg = _classes(layer)
+  if isinstance(layer, reg.never_pruned + reg.weightless):
     return True
   return layer.built and not kernel_weights(layer)
 
@@ -143,10 +175,10 @@ def check_not_tfmot_wrapped(layer):
 
 def _owners(layer, path):
   """The layers on ``path`` from ``layer`` to the weight (``layer`` itself included)."""
-  owners, obj = [layer], layer
+  owners, obj, base = [layer], layer, _classes(layer).layers.Layer
   for part in path.split(".")[:-1]:
     obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
-    if isinstance(obj, layers.Layer):
+    if isinstance(obj, base):
       owners.append(obj)
   return owners
 
@@ -162,9 +194,10 @@ def check_prunable_weights(layer):
     if not hasattr(w, "dtype") or not hasattr(w, "trainable"):
       continue
     dtype = getattr(w, "true_dtype", w.dtype)
-    if not dtype.is_floating:
+    dtype_name = getattr(dtype, "name", str(dtype))  # tf.DType (tf_keras) or str (Keras 3).
+    if "float" not in dtype_name:
       raise ValueError(
-          f"Layer '{layer.name}': weight '{path}' has dtype {dtype.name}; only floating-point "
+          f"Layer '{layer.name}': weight '{path}' has dtype {dtype_name}; only floating-point "
           "weights can be pruned. Leave this layer out of pruning (wrap only the other "
           "layers: pass a list of layers, or use keras.models.clone_model with a "
           "clone_function), or make get_prunable_weights() return float weights only.")
@@ -190,11 +223,11 @@ def resolve(root, path):
 
 def _find_path(root, variable, prefix="", depth=3):
   """Attribute path from ``root`` to ``variable``, searching direct attributes then sublayers."""
-  sublayers = []
+  sublayers, base = [], _classes(root).layers.Layer
   for name, value in vars(root).items():
     if value is variable:
       return prefix + name
-    if isinstance(value, layers.Layer) and depth > 0:
+    if isinstance(value, base) and depth > 0:
       sublayers.append((name, value))
   for name, sub in sublayers:
     found = _find_path(sub, variable, f"{prefix}{name}.", depth - 1)
@@ -224,7 +257,8 @@ def weight_paths(layer):
   """
   if _is_user_prunable(layer):
     return _user_paths(layer, layer, "")
-  if isinstance(layer, layers.RNN) and supports(layer):
+  reg = _classes(layer)
+  if isinstance(layer, reg.layers.RNN) and supports(layer):
     paths = []
     for prefix, cell in _rnn_cells(layer):
       if _is_user_prunable(cell):
@@ -232,13 +266,15 @@ def weight_paths(layer):
       else:
         paths += [f"{prefix}.{name}" for name in _RNN_CELL_WEIGHTS]
     return paths
-  for classes, names in _WEIGHTS_BY_CLASS:
+  for classes, names in reg.weights_by_class:
     if isinstance(layer, classes):
       return list(names)
   raise unsupported_error(layer)
 
 
-def supported_classes():
-  """Every built-in layer class the registry prunes (RNN layers: through these cells)."""
-  classes = [c for group, _ in _WEIGHTS_BY_CLASS for c in group]
-  return classes + list(_RNN_CELLS)
+def supported_classes(keras_module=None):
+  """Every built-in layer class the registry prunes (RNN layers: through these cells), in
+  ``keras_module`` (tf_keras by default; pass Keras 3's ``keras`` for its classes)."""
+  reg = _classes(layers=None if keras_module is None else keras_module.layers)
+  classes = [c for group, _ in reg.weights_by_class for c in group]
+  return classes + list(reg.rnn_cells)

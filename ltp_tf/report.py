@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from ltp_tf import _flavour
 from ltp_tf import prune
 from ltp_tf import registry
-from ltp_tf._keras import keras
 from ltp_tf._keras import master_value
 
 
@@ -109,37 +109,53 @@ def sparsity_report(model):
   for m in prune.iter_layers(model):
     if id(m) in skip:
       continue
-    if isinstance(m, prune.PruneLearnedThreshold):
+    if isinstance(m, prune.wrapper_types()):
       if not m._ltp_built:  # pylint: disable=protected-access
         raise ValueError(f"Wrapper '{m.name}' is not built yet; call the model once first.")
       for path, w, pruned, tau, temp in zip(m.weight_paths, m.pruned_variables,
                                             m.pruned_weights(), m.thresholds, m.temperatures):
         rows.append(TensorSparsity(m.layer.name, path, int(np.prod(w.shape)),
-                                   int(tf.math.count_nonzero(pruned)), float(tau),
-                                   float(temp.numpy())))  # float() fails on a MirroredVariable.
-    elif registry.supports(m) and m.built and not isinstance(m, keras.Model):
+                                   int(np.count_nonzero(_flavour.to_numpy(pruned))),
+                                   float(_flavour.to_numpy(tau)),
+                                   float(_flavour.to_numpy(temp))))  # Not float(MirroredVariable).
+    elif registry.supports(m) and m.built and not _flavour.is_model(m):
       for path in registry.weight_paths(m):
         w = registry.resolve(m, path)
         rows.append(TensorSparsity(m.name, path, int(np.prod(w.shape)),
-                                   int(tf.math.count_nonzero(w))))
+                                   int(np.count_nonzero(_flavour.to_numpy(w)))))
     elif m.built and registry.is_unsupported(m):
-      own = registry.own_kernel_weights(m)
+      inner = {id(w) for sub in _all_sublayers(m) for w in sub.weights}
+      own = [w for w in registry.kernel_weights(m) if id(w) not in inner]
       if own:
         not_pruned.append(NotPruned(m.name, type(m).__name__,
                                     sum(int(np.prod(w.shape)) for w in own)))
       continue  # Its sublayers (wrappers, Dense, ...) are walked and counted on their own.
     else:
       continue
-    skip.update(id(s) for s in m.submodules)
+    skip.update(id(s) for s in _all_sublayers(m))
   return SparsityReport(rows, not_pruned)
+
+
+def _all_sublayers(layer):
+  found, stack = [], _flavour.children(layer)
+  while stack:
+    s = stack.pop()
+    found.append(s)
+    if _flavour.is_keras3(s):  # tf_keras's submodules are recursive already.
+      stack += _flavour.children(s)
+  return found
 
 
 def _bad_count(x):
   """How many of ``x``'s values are NaN or Inf."""
-  x = tf.convert_to_tensor(x)
-  if not x.dtype.is_floating:
+  x = _flavour.to_numpy(x)
+  if not np.issubdtype(x.dtype, np.floating) and x.dtype.name != "bfloat16":
     return 0
-  return int(tf.size(x)) - int(tf.math.count_nonzero(tf.math.is_finite(x)))
+  return int(x.size) - int(np.count_nonzero(np.isfinite(x.astype(np.float32))))
+
+
+def _master(v):
+  return v if _flavour.is_keras3(v) else master_value(v)
 
 
 def non_finite(model):
@@ -158,13 +174,13 @@ def non_finite(model):
       name = f"{m.layer.name}/{path}"
       if _bad_count(tau):
         found.append(f"threshold of '{name}' (tau = {float(tau)})")
-      bad = _bad_count(master_value(w))
+      bad = _bad_count(_master(w))
       if bad:
         found.append(f"weights '{name}' ({bad} of {int(np.prod(w.shape))} values)")
       seen.update((id(w), id(theta)))
   for v in getattr(model, "weights", []):
     if id(v) not in seen:
-      bad = _bad_count(master_value(v))
+      bad = _bad_count(_master(v))
       if bad:
         found.append(f"variable '{v.name}' ({bad} of {int(np.prod(v.shape))} values)")
   return found

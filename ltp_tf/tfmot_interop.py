@@ -8,13 +8,17 @@ zeros TFMOT would not keep, unless told to keep those layers as plain layers.
 Only TFMOT's public API is used, plus one attribute of the wrappers that
 ``prune_low_magnitude`` returns: ``pruning_vars``, read in ``_tfmot_weights_and_masks`` and
 pinned by ``tests/test_tfmot_interop.py``.
+
+TFMOT is imported on first use, not with ltp_tf: its import sets ``TF_USE_LEGACY_KERAS=1``,
+which would silently turn a Keras 3 user's later ``tf.keras`` into tf_keras. Both verbs are
+tf_keras-only (TFMOT does not support Keras 3) and say so when handed a Keras 3 model.
 """
 
 import warnings
 
 import numpy as np
-import tensorflow_model_optimization as tfmot
 
+from ltp_tf import _flavour
 from ltp_tf import prune
 from ltp_tf import registry
 from ltp_tf._keras import keras
@@ -29,6 +33,23 @@ _TFMOT_CANNOT_RUN = (keras.layers.MultiHeadAttention,)
 # Dense to a sparsity-preserving weight quantizer; it lists DepthwiseConv2D with preservation
 # disabled, and every other prunable layer is not in its map.
 _PQAT_PRESERVES = {keras.layers.Conv2D: ("kernel",), keras.layers.Dense: ("kernel",)}
+
+
+def _tfmot():
+  """TFMOT, imported on first use (see the module docstring)."""
+  import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+  return tfmot
+
+
+def _check_tf_keras_model(model, verb):
+  if _flavour.is_keras3(model):
+    raise ValueError(
+        f"{verb} works on tf_keras (Keras 2) models only: TFMOT does not support Keras 3 "
+        f"(tensorflow/model-optimization#1119), and '{model.name}' is a Keras 3 model. For a "
+        "Keras 3 model use ltp_tf.strip_pruning(model) and ltp_tf.export_tflite(model); to "
+        "continue with TFMOT, build the model with tf_keras.")
+  if not isinstance(model, keras.Model):
+    raise ValueError(f"model must be a tf_keras Model, got {type(model).__name__}")
 
 
 def _check_unsupported(unsupported):
@@ -57,6 +78,7 @@ def _schedule(sparsity, frequency):
   ``UpdatePruningStep`` numbers the first training batch 1, so a schedule that prunes only at
   step 0 (``begin_step=end_step=0``) never recomputes the mask: LTP's mask stays as it is.
   """
+  tfmot = _tfmot()
   if frequency is None:
     return tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, end_step=0)
   return tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=frequency)
@@ -127,8 +149,7 @@ def to_tfmot(model, *, frequency=None, unsupported="raise"):
                                 or frequency < 1):
     raise ValueError(f"frequency must be None or a positive int, got {frequency!r}")
   _check_unsupported(unsupported)
-  if not isinstance(model, keras.Model):
-    raise ValueError(f"model must be a tf_keras Model, got {type(model).__name__}")
+  _check_tf_keras_model(model, "to_tfmot")
   wrappers = prune.collect_wrappers(model)
   if not wrappers:
     raise ValueError(f"Model '{model.name}' has no LTP wrappers; to prune it with TFMOT alone, "
@@ -168,7 +189,7 @@ def _convert(ltp_wrapper, frequency, reasons, converted):
     return layer
   schedule = _schedule(_learned_sparsity(ltp_wrapper), frequency)
   try:
-    wrapped = tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+    wrapped = _tfmot().sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
   except ValueError:
     reasons[id(ltp_wrapper)] = (f"{type(layer).__name__} is not in TFMOT's prune registry (it "
                                 "matches exact built-in classes)")
@@ -229,8 +250,8 @@ def quantize_preserving_sparsity(model, *, unsupported="raise"):
       not be kept. TFMOT raises its own error for layers it cannot quantize.
   """
   _check_unsupported(unsupported)
-  if not isinstance(model, keras.Model):
-    raise ValueError(f"model must be a tf_keras Model, got {type(model).__name__}")
+  _check_tf_keras_model(model, "quantize_preserving_sparsity")
+  tfmot = _tfmot()
   stripped = tfmot.sparsity.keras.strip_pruning(prune.strip_pruning(model))
   problems = []
   for layer in prune.iter_layers(stripped):

@@ -28,6 +28,7 @@ does for the weights.
 
 import tensorflow as tf
 
+from ltp_tf import _flavour
 from ltp_tf._keras import keras
 
 # Attribute set on every threshold variable by the wrapper: (scale, lr, ratio).
@@ -65,9 +66,15 @@ def install(optimizer):
   built later (subclassed models) are covered too. A ``tf.function`` traced before this call
   keeps the old behaviour: retrace it (``LTPPruningSchedule`` does that for ``fit``).
 
+  A Keras 3 optimizer gets the same rule through ``ltp_tf.keras3.optimizer.install`` (its
+  own backend plumbing, the same ``theta_rate``).
+
   Raises:
     TypeError: if ``optimizer`` has no ``apply_gradients``.
   """
+  if _flavour.is_keras3(optimizer):
+    from ltp_tf.keras3 import optimizer as keras3_optimizer  # pylint: disable=g-import-not-at-top
+    return keras3_optimizer.install(optimizer)
   if is_installed(optimizer):
     return optimizer
   original = getattr(optimizer, "apply_gradients", None)
@@ -79,11 +86,11 @@ def install(optimizer):
     grads_and_vars = list(grads_and_vars)
     thresholds = [(g, v) for g, v in grads_and_vars if g is not None and is_threshold(v)]
     others = [(g, v) for g, v in grads_and_vars if not is_threshold(v)]
+    _build(optimizer, [v for _, v in grads_and_vars])
     if not thresholds:
       return original(others, *args, **kwargs)
     aggregate = not (kwargs.get("skip_gradients_aggregation", False) or
                      not kwargs.get("experimental_aggregate_gradients", True))
-    _build(optimizer, [v for _, v in grads_and_vars])
     result = original(others, *args, **kwargs)
     # After the optimizer's own step: a learning-rate schedule's value for this step is known.
     _step(optimizer, thresholds, others, aggregate)
@@ -115,10 +122,18 @@ def _build(optimizer, variables):
       inner.build(variables)
 
 
-def threshold_lr(variable, optimizer):
-  """eta_tau of a marked threshold variable: its fixed rate, or r times the optimizer's."""
+def eta_tau(variable, learning_rate_fn):
+  """eta_tau of eq. (11) for a marked threshold variable, on any backend: its fixed rate
+  (a Python float), or r times ``learning_rate_fn()`` (the optimizer's learning rate for the
+  step just taken, a float32 tensor of the caller's backend). The one rule both Kerases use."""
   _, lr, ratio = getattr(variable, MARK)
-  return tf.constant(lr, tf.float32) if lr is not None else ratio * learning_rate(optimizer)
+  return lr if lr is not None else ratio * learning_rate_fn()
+
+
+def theta_rate(variable, learning_rate_fn, cast):
+  """The step size on theta: ``eta_tau / scale`` (``tau = scale * theta``), as a float32
+  tensor made by ``cast(x)`` (``tf.cast`` or ``keras.ops.cast`` to float32)."""
+  return cast(eta_tau(variable, learning_rate_fn)) / getattr(variable, MARK)[0]
 
 
 def learning_rate(optimizer):
@@ -154,7 +169,8 @@ def _step(optimizer, thresholds, others, aggregate):
       strategy.extended.update(theta, lambda v, g, r: v.assign(new_value(v, g, r)),
                                args=(grad, rate), group=False)
 
-  triples = [(grad, theta, threshold_lr(theta, optimizer) / getattr(theta, MARK)[0])
+  triples = [(grad, theta, theta_rate(theta, lambda: learning_rate(optimizer),
+                                      lambda x: tf.cast(x, tf.float32)))
              for grad, (_, theta) in zip(grads, thresholds)]
   if context is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
     for grad, theta, rate in triples:

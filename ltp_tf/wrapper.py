@@ -86,6 +86,18 @@ def validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gr
   sparsity_target.check_target_sparsity(target_sparsity)
 
 
+def threshold_rate(threshold_lr, threshold_lr_ratio):
+  """``(threshold_lr, threshold_lr_ratio, threshold_scale)`` with the defaults applied: the
+  fixed ``DEFAULT_THRESHOLD_LR`` when neither is given; ``tau = threshold_scale * theta`` with
+  scale r under ``threshold_lr_ratio``, else ``DEFAULT_THRESHOLD_SCALE``. Both wrappers (tf_keras
+  and Keras 3) take their rates from here, validated first by ``validate_arguments``."""
+  if threshold_lr_ratio is None and threshold_lr is None:
+    threshold_lr = DEFAULT_THRESHOLD_LR
+  lr = None if threshold_lr is None else float(threshold_lr)
+  ratio = None if threshold_lr_ratio is None else float(threshold_lr_ratio)
+  return lr, ratio, ratio or DEFAULT_THRESHOLD_SCALE
+
+
 @contextlib.contextmanager
 def _substituted(layer, paths, tensors):
   """Temporarily puts ``tensors`` at the attribute ``paths`` of ``layer``.
@@ -159,8 +171,6 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       raise registry.unsupported_error(layer)
     validate_arguments(l0_lambda, temperature, threshold_lr_ratio, stabilized_gradient,
                        regularizer, target_sparsity, threshold_lr)
-    if threshold_lr_ratio is None and threshold_lr is None:
-      threshold_lr = DEFAULT_THRESHOLD_LR
     if layer.built:
       registry.check_prunable_weights(layer)
     kwargs.setdefault("name", f"ltp_{layer.name}")
@@ -170,9 +180,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     super().__init__(layer, **kwargs)
     self._l0_lambda_init = float(l0_lambda)
     self.temperature = float(temperature)
-    self.threshold_lr_ratio = None if threshold_lr_ratio is None else float(threshold_lr_ratio)
-    self.threshold_lr = None if threshold_lr is None else float(threshold_lr)
-    self.threshold_scale = self.threshold_lr_ratio or DEFAULT_THRESHOLD_SCALE
+    self.threshold_lr, self.threshold_lr_ratio, self.threshold_scale = threshold_rate(
+        threshold_lr, threshold_lr_ratio)
     self.stabilized_gradient = stabilized_gradient
     self.regularizer = regularizer
     self.target_sparsity = None if target_sparsity is None else float(target_sparsity)

@@ -49,6 +49,9 @@ class HeldStderr:
 
 def train():
   """``ltp-train``: see ``ltp_tf.cli``."""
+  # Before TensorFlow is imported (``import ltp_tf`` does): keras-cv's augmentation in the
+  # input pipeline follows tf.keras. A binary may set process-wide state; the library does not.
+  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
   held = HeldStderr()
   try:
     cli = importlib.import_module("ltp_tf.cli")

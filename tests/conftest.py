@@ -3,10 +3,13 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The tf_keras suite runs as ltp-train does: keras-cv (input pipeline) follows tf.keras. ltp_tf
+# itself sets nothing (tests/test_keras3.py checks that in fresh processes without this).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import pytest  # noqa: E402
 
-import ltp_tf  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TF is imported)
+import ltp_tf  # noqa: E402,F401
 from ltp_tf import data  # noqa: E402
 from ltp_tf._keras import keras  # noqa: E402
 

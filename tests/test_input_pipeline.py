@@ -175,7 +175,7 @@ def test_keras_cv_is_imported_lazily_and_runs_on_tf_keras():
     assert "keras_cv" not in sys.modules
   finally:
     sys.modules.update(keras_cv_modules)
-  import keras_cv  # pylint: disable=g-import-not-at-top
+  keras_cv = input_pipeline._import_keras_cv()  # pylint: disable=protected-access
   from keras_cv.src.backend import config  # pylint: disable=g-import-not-at-top
   assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
   assert not config.keras_3()  # keras-cv follows tf.keras, which is tf_keras here

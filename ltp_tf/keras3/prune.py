@@ -1,0 +1,102 @@
+"""The user verbs on Keras 3 models: wrap for LTP, and strip. ``ltp_tf.prune_low_magnitude_learned``
+and ``ltp_tf.strip_pruning`` dispatch here for a Keras 3 model; the verbs that only read or
+drive wrappers (``collect_wrappers``, ``hard_prune``, ``sparsity_report``) are shared."""
+
+import keras
+
+from ltp_tf import _flavour
+from ltp_tf import prune as shared
+from ltp_tf import registry
+from ltp_tf.keras3.wrapper import PruneLearnedThreshold
+
+
+def _is_subclassed(model):
+  return not isinstance(model, keras.Sequential) and not hasattr(model, "_run_through_graph")
+
+
+def _check_built(model):
+  """Raises, naming the first layer without weights and the fix, for an unbuilt model."""
+  if model.built and getattr(model, "inputs", None) is not None:
+    return
+  unbuilt = [layer for layer in model.layers
+             if registry.supports(layer) and not layer.built]
+  name = f" (layer '{unbuilt[0].name}' has no weights yet)" if unbuilt else ""
+  raise ValueError(
+      f"Keras 3 model '{model.name}' is not built{name}: ltp_tf needs its weights and input "
+      "shape. Start the model with keras.Input(shape=...) (Sequential: "
+      "keras.Sequential([keras.Input(shape=...), ...])), or call model.build(input_shape) / "
+      "the model on a batch, before pruning.")
+
+
+def prune_low_magnitude_learned(to_prune, **params):
+  """Keras 3 side of ``ltp_tf.prune_low_magnitude_learned`` (same arguments and result)."""
+
+  def wrap(layer):
+    if isinstance(layer, keras.Model):
+      return _prune_model(layer)
+    if isinstance(layer, PruneLearnedThreshold):
+      return layer
+    if registry.supports(layer):
+      return PruneLearnedThreshold(layer, **params)
+    if registry.is_left_dense(layer):
+      return layer
+    raise registry.unsupported_error(layer)
+
+  def _prune_model(model):
+    if _is_subclassed(model):
+      raise ValueError(
+          f"Model '{model.name}' is a subclassed model, which cannot be cloned. Wrap its "
+          "layers with ltp_tf.keras3.wrapper.PruneLearnedThreshold(...) in its __init__.")
+    _check_built(model)
+    return keras.models.clone_model(model, clone_function=wrap)
+
+  if isinstance(to_prune, (list, tuple)):
+    return [wrap(layer) for layer in to_prune]
+  return wrap(to_prune)
+
+
+def strip(model):
+  """Keras 3 side of ``ltp_tf.strip_pruning``: a plain copy with hard-pruned weights."""
+  if isinstance(model, PruneLearnedThreshold):
+    return _stripped_layer(model)
+  if _is_subclassed(model):
+    raise ValueError(
+        f"strip_pruning cannot rebuild subclassed model '{model.name}'. Build the model as a "
+        "Sequential or functional model, or read each wrapper's pruned_weights().")
+  copies = []  # (new layer, weights to load)
+
+  def clone(layer):
+    if isinstance(layer, keras.Model) and shared.collect_wrappers(layer):
+      return strip(layer)
+    if isinstance(layer, PruneLearnedThreshold):
+      new = _unwrapped_copy(layer)
+      copies.append((new, _pruned_layer_weights(layer)))
+      return new
+    if isinstance(layer, keras.Model):
+      new = keras.models.clone_model(layer)
+    else:
+      new = layer.__class__.from_config(layer.get_config())
+    copies.append((new, layer.get_weights()))
+    return new
+
+  cloned = keras.models.clone_model(model, clone_function=clone)
+  for new, weights in copies:
+    new.set_weights(weights)
+  return cloned
+
+
+def _unwrapped_copy(wrapper):
+  return wrapper.layer.__class__.from_config(wrapper.layer.get_config())
+
+
+def _pruned_layer_weights(wrapper):
+  pruned = {id(v): _flavour.to_numpy(p)
+            for v, p in zip(wrapper.pruned_variables, wrapper.pruned_weights())}
+  return [pruned.get(id(v), v.numpy()) for v in wrapper.layer.weights]
+
+
+def _stripped_layer(wrapper):
+  new = _unwrapped_copy(wrapper)
+  new.build_from_config(wrapper.layer.get_build_config())
+  new.set_weights(_pruned_layer_weights(wrapper))
+  return new

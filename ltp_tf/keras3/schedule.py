@@ -1,0 +1,145 @@
+"""``LTPPruningSchedule`` on a Keras 3 model: what the callback does at the host.
+
+The per-step work happens inside the train step (``ltp_tf.keras3.wrapper``: the switch;
+``ltp_tf.keras3.optimizer``: eq. 11), so in plain mode this only sets it up and reports:
+  * at ``on_train_begin``: hooks the optimizer (thresholds learn by eq. 11), aligns every
+    wrapper's ``step`` with ``optimizer.iterations`` and sets ``hard_at_step`` (``soft_steps``,
+    or ``soft_epochs`` x steps per epoch);
+  * at each epoch end (where JAX's ``fit`` has written its state back to the variables):
+    hard-prunes if ``soft_epochs`` is reached and the epoch length was unknown, re-zeroes
+    the pruned weights (momentum moves them during an epoch; the forward pass masks them
+    regardless) and adds ``sparsity`` and ``soft_l0`` to the logs.
+Nothing is read or written between the steps of an epoch: no host sync per step.
+
+Target-sparsity mode reuses the tf_keras half's controller and landing at the host: every
+``control_every_n_steps`` steps the global sparsity is read and every ``l0_lambda`` multiplied
+by ``sparsity_target.LambdaController``'s factor, and the hard prune that ends the soft phase
+(at ``soft_steps``, mid-epoch too, or at the end of epoch ``soft_epochs``) lands on the target
+(``ltp_tf.hard_prune(model, target)``; no in-step switch). Under JAX, ``fit`` keeps the state
+outside the variables during an epoch, so each of those host visits first calls
+``model.jax_state_sync()``, after which ``fit`` re-reads the variables before the next step:
+one host round trip per ``control_every_n_steps`` steps (20 by default), as on tf_keras, none
+per step.
+"""
+
+import numpy as np
+
+from ltp_tf import _flavour
+from ltp_tf import report
+from ltp_tf.keras3 import optimizer as optimizer_lib
+
+
+class Keras3Schedule:
+  """The Keras 3 half of ``ltp_tf.LTPPruningSchedule`` (which holds the arguments)."""
+
+  def __init__(self, callback):
+    self.callback = callback
+    self._step_count = 0
+    self._epoch_start = 0
+    self._soft = True  # Host-side flag: JAX's fit purges the variables between syncs.
+
+  @property
+  def model(self):
+    return self.callback.model
+
+  @property
+  def wrappers(self):
+    return self.callback._wrappers  # pylint: disable=protected-access
+
+  @property
+  def controller(self):
+    return self.callback._controller  # pylint: disable=protected-access
+
+  def _sync(self):
+    """Writes JAX's in-fit state back to the variables (``fit`` then re-reads them)."""
+    sync = getattr(self.model, "jax_state_sync", None)
+    if sync is not None:
+      sync()
+
+  def _iterations(self):
+    return int(_flavour.to_numpy(self.model.optimizer.iterations))
+
+  def _hard_at_step(self):
+    cb = self.callback
+    if self.controller is not None:
+      return -1  # Target mode: the landing is global, at the host (see the module docstring).
+    if cb.soft_steps is not None:
+      return cb.soft_steps
+    steps = (cb.params or {}).get("steps")
+    if cb.soft_epochs is not None and steps:
+      return cb.soft_epochs * steps
+    return -1  # Never in the step (soft_epochs with an unknown epoch length: at epoch end).
+
+  def on_train_begin(self):
+    cb = self.callback
+    optimizer = getattr(self.model, "optimizer", None)
+    if optimizer is None:
+      raise ValueError("LTPPruningSchedule needs a compiled Keras 3 model (model.compile(...)): "
+                       "its optimizer's step is where the thresholds learn.")
+    optimizer_lib.install(optimizer)
+    for w in self.wrappers:
+      if not w._ltp_built:  # pylint: disable=protected-access
+        raise ValueError(f"Wrapper '{w.name}' is not built; build the model before fit.")
+    self._step_count = self._epoch_start = self._iterations()
+    soft = self._soft = not all(w.is_hard for w in self.wrappers)
+    target = cb._target()  # pylint: disable=protected-access
+    cb._controller = None if target is None or not soft else cb._make_controller(target)  # pylint: disable=protected-access
+    if self.controller is not None:
+      for w in self.wrappers:
+        if float(_flavour.to_numpy(w.l0_lambda.value)) == 0.0:
+          raise ValueError(f"Wrapper '{w.name}' has l0_lambda = 0, which target-sparsity "
+                           "mode cannot scale; start from a positive l0_lambda.")
+    hard_at = self._hard_at_step()
+    for w in self.wrappers:
+      w.step.assign(self._step_count)
+      w.hard_at_step.assign(hard_at)
+    if cb.soft_steps is not None and self._step_count >= cb.soft_steps:
+      cb._hard_prune()  # pylint: disable=protected-access
+
+  def on_epoch_begin(self, epoch):
+    self._step_count = self._epoch_start = self._iterations()  # Synced at epoch boundaries.
+    cb = self.callback
+    if (cb.soft_epochs is not None and epoch >= cb.soft_epochs) or (
+        cb.soft_steps is not None and self._step_count >= cb.soft_steps):
+      cb._hard_prune()  # pylint: disable=protected-access  (resuming past the soft phase)
+    self._soft = not all(w.is_hard for w in self.wrappers)
+
+  def on_train_batch_end(self, batch):
+    if self.controller is None:  # Plain mode: the step decides; nothing to do between steps.
+      return
+    cb = self.callback
+    before, self._step_count = self._step_count, self._epoch_start + batch + 1
+    if not self._soft:
+      return
+    if self._step_count % cb.control_every_n_steps == 0:
+      self._sync()
+      factor = self.controller.factor(self._step_count,
+                                      report.sparsity_report(self.wrappers).sparsity)
+      for w in self.wrappers:
+        w.l0_lambda.assign(w.l0_lambda.value * factor)
+    if cb.soft_steps is not None and before < cb.soft_steps <= self._step_count:
+      self._sync()
+      cb._hard_prune()  # pylint: disable=protected-access  (lands on the target)
+      self._soft = False
+
+  def on_epoch_end(self, epoch, logs):
+    cb = self.callback
+    if (cb.soft_epochs is not None and epoch + 1 >= cb.soft_epochs) or (
+        cb.soft_steps is not None and self._iterations() >= cb.soft_steps):
+      # Nothing where the step switched; a fit that ends at soft_steps exactly gets its hard
+      # prune here, from the same thresholds as the next step's switch would use.
+      cb._hard_prune()  # pylint: disable=protected-access
+      self._soft = False
+    for w in self.wrappers:
+      w.apply_masks()
+    if logs is not None:
+      logs.update(self.current_logs())
+
+  def current_logs(self):
+    """``{"sparsity", "soft_l0"}`` read at the host, and ``l0_lambda`` in target mode."""
+    stats = report.sparsity_report(self.wrappers)
+    soft_l0 = sum(float(_flavour.to_numpy(w.soft_l0())) for w in self.wrappers)
+    logs = {"sparsity": float(stats.sparsity), "soft_l0": float(np.float32(soft_l0))}
+    if self.controller is not None:
+      logs["l0_lambda"] = float(_flavour.to_numpy(self.wrappers[0].l0_lambda.value))
+    return logs

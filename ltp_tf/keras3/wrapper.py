@@ -1,0 +1,303 @@
+"""The Keras 3 wrapper that prunes a layer's weights with learned thresholds, on any backend.
+
+The Keras 3 twin of ``ltp_tf.wrapper.PruneLearnedThreshold``, with the same state per pruned
+weight ``w`` (``<w>_threshold_param`` theta with ``tau = threshold_scale * theta``,
+``<w>_temperature``, ``<w>_mask``, ``<w>_frozen_threshold``) and per wrapper (``phase``,
+``l0_lambda``), plus two counters that let the soft -> hard switch happen inside the train
+step, with no callback assigning variables mid-epoch (which JAX's ``fit``, holding the state
+outside the variables during an epoch, overwrites unless the callback syncs it first):
+
+  * ``step``: training calls seen (one per train step), set to the optimizer's iteration
+    count by ``LTPPruningSchedule`` at the start of ``fit``;
+  * ``hard_at_step``: the step at which to switch (``-1``: never), set by the schedule.
+
+In the training call where ``step == hard_at_step`` the masks are frozen from the current
+thresholds (eq. 1), the thresholds are frozen, ``phase`` becomes hard, and that step already
+runs hard-pruned: the same as a host-side ``hard_prune()`` between the two steps.
+
+The inner layer runs on the substituted weights through ``keras.StatelessScope``: no attribute
+of the layer is touched, so any layer whose prunable weights are variables works the same way
+on every backend.
+"""
+
+import copy
+import inspect
+
+import keras
+import numpy as np
+from keras import ops
+
+from ltp_tf import registry
+from ltp_tf import threshold_update
+from ltp_tf import wrapper as tf_keras_wrapper
+from ltp_tf.keras3 import soft_prune
+
+SOFT, HARD = tf_keras_wrapper.SOFT, tf_keras_wrapper.HARD
+THRESHOLD_PARAM_NAME = tf_keras_wrapper.THRESHOLD_PARAM_NAME
+
+
+@keras.saving.register_keras_serializable(package="ltp_tf")
+class PruneLearnedThreshold(keras.layers.Wrapper):
+  """Prunes the weights of a Keras 3 ``layer`` with learned per-tensor thresholds (LTP).
+
+  Same arguments, defaults and behaviour as ``ltp_tf.PruneLearnedThreshold`` (see there):
+  ``tau = threshold_scale * theta``, and theta learns by eq. (11) at ``threshold_lr`` (fixed,
+  default 5e-6) or ``threshold_lr_ratio`` times the optimizer's rate, never by the optimizer.
+  Add ``ltp_tf.LTPPruningSchedule`` to ``fit``'s callbacks: it switches soft -> hard inside the
+  train step and installs the thresholds' step on the optimizer (``ltp_tf.keras3.optimizer``).
+
+  Raises:
+    ValueError: for a bad argument, a layer whose prunable weights are unknown, a LoRA or
+      quantized layer, or a mixed-precision policy (not supported on Keras 3 yet).
+  """
+
+  def __init__(self, layer, l0_lambda=tf_keras_wrapper.DEFAULT_L0_LAMBDA,
+               temperature=soft_prune.DEFAULT_TEMPERATURE,
+               threshold_lr_ratio=None, stabilized_gradient=True, regularizer="l0",
+               target_sparsity=None, threshold_lr=None, **kwargs):
+    if not isinstance(layer, keras.layers.Layer):
+      raise ValueError(f"PruneLearnedThreshold needs a Keras layer, got {layer!r}.")
+    if isinstance(layer, PruneLearnedThreshold):
+      raise ValueError(f"Layer '{layer.name}' is already wrapped by PruneLearnedThreshold; "
+                       "wrap each layer once.")
+    if not registry.supports(layer):
+      raise registry.unsupported_error(layer)
+    _check_plain_float(layer)
+    tf_keras_wrapper.validate_arguments(l0_lambda, temperature, threshold_lr_ratio,
+                                        stabilized_gradient, regularizer, target_sparsity,
+                                        threshold_lr)
+    if layer.built:
+      registry.check_prunable_weights(layer)
+    kwargs.setdefault("name", f"ltp_{layer.name}")
+    kwargs.setdefault("dtype", layer.dtype_policy)
+    super().__init__(layer, **kwargs)
+    self._l0_lambda_init = float(l0_lambda)
+    self.temperature = float(temperature)
+    self.threshold_lr, self.threshold_lr_ratio, self.threshold_scale = (
+        tf_keras_wrapper.threshold_rate(threshold_lr, threshold_lr_ratio))
+    self.stabilized_gradient = stabilized_gradient
+    self.regularizer = regularizer
+    self.target_sparsity = None if target_sparsity is None else float(target_sparsity)
+    self._ltp_built = False
+    params = inspect.signature(layer.call).parameters
+    self._layer_takes_training = "training" in params
+    self.supports_masking = layer.supports_masking
+
+  # --- Building -------------------------------------------------------------------------
+
+  def build(self, input_shape=None):
+    if not self.layer.built:
+      self.layer.build(input_shape)
+    if not self._ltp_built:
+      self._build_ltp()
+    self.built = True
+
+  def _build_ltp(self):
+    try:
+      paths = registry.weight_paths(self.layer)
+      variables = [registry.resolve(self.layer, p) for p in paths]
+    except (AttributeError, IndexError) as e:
+      raise ValueError(
+          f"Layer '{self.layer.name}' ({type(self.layer).__name__}) has not created its "
+          "weights after build(); on Keras 3, ltp_tf wraps layers whose weights exist once "
+          "built from an input shape.") from e
+    registry.check_prunable_weights(self.layer)
+    self.weight_paths, self.pruned_variables = paths, variables
+    self._theta, self._temperature, self._mask, self._frozen = [], [], [], []
+    for path, w in zip(paths, variables):
+      prefix = path.replace(".", "_").lstrip("_")
+      theta = self.add_weight(shape=(), name=f"{prefix}_{THRESHOLD_PARAM_NAME}",
+                              initializer="zeros", dtype="float32", trainable=True,
+                              constraint=keras.constraints.NonNeg(), autocast=False)
+      # Trainable, for its gradient; stepped by eq. (11), never by the optimizer.
+      self._theta.append(threshold_update.mark(theta, self.threshold_scale,
+                                               lr=self.threshold_lr,
+                                               ratio=self.threshold_lr_ratio))
+      temp = self.add_weight(shape=(), name=f"{prefix}_temperature", initializer="zeros",
+                             dtype="float32", trainable=False, autocast=False)
+      temp.assign(soft_prune.temperature(w.value, self.temperature))
+      self._temperature.append(temp)
+      self._mask.append(self.add_weight(shape=w.shape, name=f"{prefix}_mask",
+                                        initializer="ones", dtype=w.dtype, trainable=False,
+                                        autocast=False))
+      self._frozen.append(self.add_weight(shape=(), name=f"{prefix}_frozen_threshold",
+                                          initializer="zeros", dtype="float32",
+                                          trainable=False, autocast=False))
+    self.phase = self.add_weight(shape=(), name="phase", initializer="zeros", dtype="int32",
+                                 trainable=False)
+    self.l0_lambda = self.add_weight(
+        shape=(), name="l0_lambda", dtype="float32", trainable=False, autocast=False,
+        initializer=keras.initializers.Constant(self._l0_lambda_init))
+    self.step = self.add_weight(shape=(), name="step", initializer="zeros", dtype="int32",
+                                trainable=False)
+    self.hard_at_step = self.add_weight(shape=(), name="hard_at_step", dtype="int32",
+                                        initializer=keras.initializers.Constant(-1),
+                                        trainable=False)
+    self._ltp_built = True
+
+  # --- The pruned forward pass ----------------------------------------------------------
+
+  def _soft_thresholds(self):
+    """tau = threshold_scale * theta per weight (eq. 11 reparameterization)."""
+    return [soft_prune.threshold_from_param(t.value, self.threshold_scale)
+            for t in self._theta]
+
+  def _soft(self, ws, taus):
+    outs = [soft_prune.soft_prune_and_l0(w, tau, t.value, self.stabilized_gradient)
+            for w, tau, t in zip(ws, taus, self._temperature)]
+    vs = [v for v, _ in outs]
+    if self.regularizer == "l2":
+      penalty = sum(ops.sum(ops.square(ops.cast(v, "float32"))) for v in vs)
+    elif self.regularizer == "l0_fraction":  # Keep ratios: every tensor weighs the same.
+      penalty = sum(l0 / float(np.prod(w.shape)) for (_, l0), w in zip(outs, ws))
+    else:
+      penalty = sum(l0 for _, l0 in outs)
+    return vs, ops.cast(penalty, "float32")
+
+  def _hard(self, ws, masks):
+    return [w * ops.cast(m, w.dtype) for w, m in zip(ws, masks)], ops.zeros((), "float32")
+
+  def call(self, inputs, training=None, **kwargs):
+    ws = [w.value for w in self.pruned_variables]
+    taus = self._soft_thresholds()
+    masks = [m.value for m in self._mask]
+    phase = self.phase.value
+    if training:
+      # The soft -> hard switch, decided in the step (see the module docstring).
+      step, hard_at = self.step.value, self.hard_at_step.value
+      switch = ops.logical_and(ops.logical_and(ops.greater_equal(hard_at, 0),
+                                               ops.greater_equal(step, hard_at)),
+                               ops.equal(phase, SOFT))
+      masks = [ops.cond(switch, lambda w=w, tau=tau: soft_prune.hard_mask(w, tau),
+                        lambda m=m: m) for w, tau, m in zip(ws, taus, masks)]
+      frozen = [ops.where(switch, ops.stop_gradient(tau), f.value)
+                for tau, f in zip(taus, self._frozen)]
+      phase = ops.where(switch, HARD, phase)
+      for var, value in zip(self._mask + self._frozen, masks + frozen):
+        var.assign(value)
+      self.phase.assign(phase)
+      self.step.assign(step + 1)
+    tensors, penalty = ops.cond(ops.equal(phase, HARD), lambda: self._hard(ws, masks),
+                                lambda: self._soft(ws, taus))
+    self.add_loss(self.l0_lambda.value * penalty)
+    if self._layer_takes_training:
+      kwargs["training"] = training
+    return self._call_with(tensors, inputs, **kwargs)
+
+  def _call_with(self, tensors, inputs, **kwargs):
+    """Calls the inner layer with ``tensors`` in place of its pruned variables."""
+    pruned = {id(v) for v in self.pruned_variables}
+    others = [v for v in self.layer.variables if id(v) not in pruned]
+    before = {id(v): v.value for v in others}
+    mapping = list(zip(self.pruned_variables, tensors)) + [(v, before[id(v)]) for v in others]
+    with keras.StatelessScope(state_mapping=mapping, collect_losses=True,
+                              initialize_variables=False) as scope:
+      outputs = self.layer(inputs, **kwargs)
+    for v in others:  # The inner layer's own state updates, if any, go to the real scope.
+      value = scope.get_current_value(v)
+      if value is not before[id(v)]:
+        v.assign(value)
+    for loss in scope.losses:  # Its own losses (e.g. an activity regularizer).
+      self.layer.add_loss(loss)
+    return outputs
+
+  def compute_output_shape(self, input_shape):
+    return self.layer.compute_output_shape(input_shape)
+
+  def compute_output_spec(self, *args, **kwargs):
+    kwargs.pop("training", None)
+    return self.layer.compute_output_spec(*args, **kwargs)
+
+  def compute_mask(self, inputs, mask=None):
+    return self.layer.compute_mask(inputs, mask)
+
+  # --- What users and callbacks read and drive (outside the train step) ---------------------
+
+  @property
+  def thresholds(self):
+    """The current thresholds tau (float32 scalars), one per pruned weight."""
+    hard = self.is_hard
+    return [f.value if hard else tau for tau, f in zip(self._soft_thresholds(), self._frozen)]
+
+  @property
+  def temperatures(self):
+    return list(self._temperature)
+
+  @property
+  def masks(self):
+    return list(self._mask)
+
+  @property
+  def is_hard(self):
+    return self._ltp_built and int(ops.convert_to_numpy(self.phase.value)) == HARD
+
+  def soft_l0(self):
+    """Sum over this wrapper's weights of the soft L0 of eq. (6)."""
+    return sum(soft_prune.soft_l0(w.value, tau, t.value) for w, tau, t
+               in zip(self.pruned_variables, self._soft_thresholds(), self._temperature))
+
+  def pruned_weights(self):
+    """The hard-pruned weights: eq. (1) in the soft phase, ``w * mask`` in the hard phase."""
+    if self.is_hard:
+      return self._hard([w.value for w in self.pruned_variables],
+                        [m.value for m in self._mask])[0]
+    return [soft_prune.hard_prune(w.value, tau)
+            for w, tau in zip(self.pruned_variables, self._soft_thresholds())]
+
+  def hard_prune(self):
+    """Freezes the masks from the learned thresholds (eq. 1) and enters the hard phase."""
+    if not self._ltp_built:
+      raise ValueError(f"Wrapper '{self.name}' is not built yet; call the model once first.")
+    if self.is_hard:
+      return
+    for w, m, frozen, tau in zip(self.pruned_variables, self._mask, self._frozen,
+                                 self._soft_thresholds()):
+      m.assign(soft_prune.hard_mask(w.value, tau))
+      frozen.assign(tau)
+    self.phase.assign(HARD)
+    self.apply_masks()
+
+  def apply_masks(self):
+    """Re-zeroes pruned weights in the variables (the forward pass masks them regardless)."""
+    if self.is_hard:
+      for w, m in zip(self.pruned_variables, self._mask):
+        w.assign(w.value * ops.cast(m.value, w.dtype))
+
+  def calibrate_temperatures(self):
+    """Recomputes each temperature from the current weights, eq. (15)."""
+    for w, t in zip(self.pruned_variables, self._temperature):
+      t.assign(soft_prune.temperature(w.value, self.temperature))
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    # Keras' Wrapper.from_config pops "layer" from the dict it is given: leave the caller's.
+    return super().from_config(copy.deepcopy(config), custom_objects)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        "l0_lambda": self._l0_lambda_init,
+        "temperature": self.temperature,
+        "threshold_lr_ratio": self.threshold_lr_ratio,
+        "threshold_lr": self.threshold_lr,
+        "stabilized_gradient": self.stabilized_gradient,
+        "regularizer": self.regularizer,
+        "target_sparsity": self.target_sparsity,
+    })
+    return config
+
+
+def _check_plain_float(layer):
+  """Refuses, by name, what this phase of the Keras 3 wrapper does not handle yet."""
+  if getattr(layer, "lora_enabled", False):
+    raise ValueError(f"Layer '{layer.name}' has LoRA enabled; LTP prunes the stored kernel. "
+                     "Merge or disable LoRA before wrapping.")
+  if getattr(layer, "quantization_mode", None):
+    raise ValueError(f"Layer '{layer.name}' is quantized ({layer.quantization_mode}); prune "
+                     "the float layer first, then quantize the stripped model.")
+  policy = layer.dtype_policy
+  if policy.compute_dtype != policy.variable_dtype:
+    raise ValueError(
+        f"Layer '{layer.name}' uses the mixed-precision policy '{policy.name}', which the "
+        "Keras 3 wrapper does not support yet (LTP's sigmoid needs float32 weights). Wrap a "
+        "float32 model, or use tf_keras for mixed precision.")
