@@ -56,8 +56,9 @@ def soft_prune_and_l0(w, tau, temp, stabilized_gradient=True, dtype=None):
   """Soft pruning, eq. (2), and the soft L0 of eq. (6), in one pass over ``w``.
 
   Returns ``(v, l0)`` with ``v = w * s`` and ``l0 = sum(s)``, ``s = sigmoid((w**2 - tau) / T)``
-  computed once, in float32. Gradients, for upstream gradients ``dv`` and ``dl0`` (``dl0`` is
-  ``lambda`` when the loss holds ``lambda * l0``, eq. 9):
+  computed once, in float32 (``mask_and_l0`` then ``apply_mask``). Gradients, for upstream
+  gradients ``dv`` and ``dl0`` (``dl0`` is ``lambda`` when the loss holds ``lambda * l0``,
+  eq. 9):
     * w.r.t. ``w``: ``s * dv`` when ``stabilized_gradient`` (eq. 13/14: the sigmoid is a
       constant for w, and the L0 term sends w no gradient). Otherwise the full derivative:
       ``(s + 2 w**2 s (1 - s) / T) * dv + 2 w s (1 - s) / T * dl0``, i.e. eq. (3) plus the
@@ -76,32 +77,62 @@ def soft_prune_and_l0(w, tau, temp, stabilized_gradient=True, dtype=None):
   Returns:
     ``(v, l0)``: ``v`` of ``w``'s shape, ``l0`` a float32 scalar.
   """
+  s, l0 = mask_and_l0(w, tau, temp)
+  return apply_mask(w, s, tau, temp, l0, True, stabilized_gradient, dtype)
+
+
+def mask_and_l0(w, tau, temp):
+  """``(s, sum(s))`` of eqs. (2) and (6) in float32, as constants (no gradient flows here:
+  ``apply_mask`` gives ``w`` and ``tau`` theirs)."""
+  s = soft_mask(tf.stop_gradient(w), tf.stop_gradient(tau), temp)
+  return s, tf.reduce_sum(s)
+
+
+def apply_mask(w, mask, tau, temp, l0, soft, stabilized_gradient=True, dtype=None):
+  """``(w * mask, l0)`` with LTP's gradients for ``mask = s`` of eq. (2) (see
+  ``soft_prune_and_l0``).
+
+  ``soft`` (a Python or tensor bool) says whether ``mask`` is the soft mask ``s``. When it is
+  not (a frozen 0/1 hard mask), ``s (1 - s)`` would be 0: ``tau`` gets 0 and ``w`` gets
+  ``mask * dv``, and the work for ``tau``'s gradient is skipped. ``mask`` and ``l0`` are
+  taken as computed, without differentiating what made them, so a ``tf.cond`` choosing
+  between the soft and the hard mask has no gradient of its own: its branches then keep no
+  weight-sized intermediates for a backward pass.
+  """
   w = tf.convert_to_tensor(w)
   out_dtype = tf.as_dtype(dtype or w.dtype)
+  tau = tf.convert_to_tensor(tau)
 
   @tf.custom_gradient
-  def _soft_prune_and_l0(w, tau, t):
+  def _apply_mask(w, tau):
     w32 = _f32(w)
-    inv_t = 1.0 / _f32(t)
-    s = tf.sigmoid((tf.square(w32) - _f32(tau)) * inv_t)
-    v = tf.cast(w32 * s, out_dtype)
-    l0 = tf.reduce_sum(s)
+    inv_t = 1.0 / _f32(temp)
+    v = tf.cast(w32 * mask, out_dtype)
 
     def grad(dv, dl0):
       dv = _f32(dv) if dv is not None else tf.zeros_like(w32)
       dl0 = _f32(dl0) if dl0 is not None else tf.constant(0.0)
-      # s (1 - s) (w dv + dl0): the factor shared by eqs. (7), (10) and the full w gradient.
-      ds = tf.raw_ops.SigmoidGrad(y=s, dy=w32 * dv + dl0)
-      if stabilized_gradient:
-        dw = s * dv  # Stabilized weight gradient, eq. (14).
+      dw = mask * dv  # Stabilized weight gradient, eq. (14).
+
+      def soft_grads():
+        # s (1 - s) (w dv + dl0): the factor shared by eqs. (7), (10) and the full w gradient.
+        ds = tf.raw_ops.SigmoidGrad(y=mask, dy=w32 * dv + dl0)
+        dtau = -inv_t * tf.reduce_sum(ds)  # Threshold gradient, eqs. (10) + (7).
+        if stabilized_gradient:
+          return dw, dtau
+        return dw + 2.0 * inv_t * w32 * ds, dtau  # Full weight gradient: eq. (3) + L0 term.
+
+      if soft is True:
+        dw, dtau = soft_grads()
+      elif stabilized_gradient:
+        dtau = tf.cond(soft, lambda: soft_grads()[1], lambda: tf.constant(0.0))
       else:
-        dw = s * dv + 2.0 * inv_t * w32 * ds  # Full weight gradient: eq. (3) + L0 term.
-      dtau = -inv_t * tf.reduce_sum(ds)  # Threshold gradient, eqs. (10) + (7).
-      return tf.cast(dw, w.dtype), tf.cast(dtau, tau.dtype), None
+        dw, dtau = tf.cond(soft, soft_grads, lambda: (dw, tf.constant(0.0)))
+      return tf.cast(dw, w.dtype), tf.cast(dtau, tau.dtype)
 
-    return (v, l0), grad
+    return (v, tf.identity(l0)), grad
 
-  return _soft_prune_and_l0(w, tf.convert_to_tensor(tau), tf.convert_to_tensor(temp))
+  return _apply_mask(w, tau)
 
 
 def soft_l0(w, tau, temp):

@@ -275,14 +275,25 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     return [v for v, _ in outs], tf.add_n([l0 for _, l0 in outs])
 
   def _pruned_tensors(self):
-    """The tensors the inner layer runs with, and the summed soft L0 (0 in the hard phase)."""
+    """The tensors the inner layer runs with, and the summed soft L0 (0 in the hard phase).
 
-    def hard_fn():
-      return ([tf.cast(w32 * tf.cast(m, w32.dtype), w.dtype) for w32, w, m in
-               zip(self._masters(), self.pruned_variables, self._mask)],
-              tf.constant(0.0))
-
-    return tf.cond(tf.equal(self.phase, HARD), hard_fn, self._soft_outputs)
+    One ``tf.cond`` per weight picks the mask, soft (eq. 2) or frozen (eq. 1), and it has no
+    gradient of its own (``soft_prune.apply_mask``), so neither phase pays for the other's
+    intermediates; only the soft phase computes the sigmoid and the thresholds' gradient.
+    """
+    hard = tf.equal(self.phase, HARD)
+    vs, l0s = [], []
+    for w32, w, tau, t, m in zip(self._masters(), self.pruned_variables,
+                                 self._soft_thresholds(), self._temperature, self._mask):
+      mask, l0 = tf.cond(hard, lambda m=m: (tf.cast(m, tf.float32), tf.constant(0.0)),
+                         lambda w32=w32, tau=tau, t=t: soft_prune.mask_and_l0(w32, tau, t))
+      v, l0 = soft_prune.apply_mask(w32, mask, tau, t, l0, tf.logical_not(hard),
+                                    self.stabilized_gradient, dtype=w.dtype)
+      vs.append(v)
+      # l0_fraction: keep ratios, every tensor weighs the same.
+      l0s.append(l0 / float(w.shape.num_elements()) if self.regularizer == "l0_fraction"
+                 else l0)
+    return vs, tf.add_n(l0s)
 
   def __call__(self, inputs, *args, **kwargs):
     # Name extra positional inputs (MultiHeadAttention's value, key) after the inner layer's
