@@ -302,12 +302,16 @@ def strip_pruning(model):
 
 def _strip(model):
   if isinstance(model, PruneLearnedThreshold):
-    return _stripped_layer(model)
+    return stripped_layer(model)
   if is_subclassed(model):
-    raise ValueError(
-        f"strip_pruning cannot rebuild subclassed model '{model.name}'. Build the model as a "
-        "Sequential or functional model, or read each wrapper's pruned_weights().")
+    raise subclassed_strip_error(model)
   return clone_replacing_wrappers(model, unwrapped_copy)
+
+
+def subclassed_strip_error(model):
+  return ValueError(
+      f"strip_pruning cannot rebuild subclassed model '{model.name}'. Build the model as a "
+      "Sequential or functional model, or read each wrapper's pruned_weights().")
 
 
 def unwrapped_copy(wrapper):
@@ -331,7 +335,7 @@ def clone_replacing_wrappers(model, replace):
       return _fresh_copy(layer, copies)
     if isinstance(layer, PruneLearnedThreshold):
       new = replace(layer)
-      copies.append((new, _pruned_layer_weights(layer)))
+      copies.append((new, pruned_layer_weights(layer)))
       return new
     return _fresh_copy(layer, copies)
 
@@ -350,16 +354,18 @@ def _fresh_copy(layer, copies):
   return new
 
 
-def _pruned_layer_weights(wrapper):
-  pruned = {id(v): p.numpy() for v, p in zip(wrapper.pruned_variables, wrapper.pruned_weights())}
-  return [pruned.get(id(v), v.numpy()) for v in wrapper.layer.weights]
+def pruned_layer_weights(wrapper):
+  """The weights of the wrapper's layer (either Keras), pruned ones hard-pruned, as NumPy."""
+  pruned = {id(v): _flavour.to_numpy(p)
+            for v, p in zip(wrapper.pruned_variables, wrapper.pruned_weights())}
+  return [pruned.get(id(v), _flavour.to_numpy(v)) for v in wrapper.layer.weights]
 
 
-def _stripped_layer(wrapper):
+def stripped_layer(wrapper):
   """A built copy of the wrapper's layer holding its hard-pruned weights (eq. 1)."""
   new = unwrapped_copy(wrapper)
   new.build_from_config(wrapper.layer.get_build_config())
-  new.set_weights(_pruned_layer_weights(wrapper))
+  new.set_weights(pruned_layer_weights(wrapper))
   return new
 
 

@@ -411,13 +411,18 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   def get_config(self):
     config = super().get_config()
-    config.update({
-        "l0_lambda": self._l0_lambda_init,
-        "temperature": self.temperature,
-        "threshold_lr_ratio": self.threshold_lr_ratio,
-        "threshold_lr": self.threshold_lr,
-        "stabilized_gradient": self.stabilized_gradient,
-        "regularizer": self.regularizer,
-        "target_sparsity": self.target_sparsity,
-    })
+    config.update(ltp_config(self))
     return config
+
+
+def ltp_config(wrapper):
+  """The LTP arguments of a wrapper (either Keras's), for its ``get_config``."""
+  return {
+      "l0_lambda": wrapper._l0_lambda_init,  # pylint: disable=protected-access
+      "temperature": wrapper.temperature,
+      "threshold_lr_ratio": wrapper.threshold_lr_ratio,
+      "threshold_lr": wrapper.threshold_lr,
+      "stabilized_gradient": wrapper.stabilized_gradient,
+      "regularizer": wrapper.regularizer,
+      "target_sparsity": wrapper.target_sparsity,
+  }

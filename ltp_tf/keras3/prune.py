@@ -58,19 +58,17 @@ def prune_low_magnitude_learned(to_prune, **params):
 def strip(model):
   """Keras 3 side of ``ltp_tf.strip_pruning``: a plain copy with hard-pruned weights."""
   if isinstance(model, PruneLearnedThreshold):
-    return _stripped_layer(model)
+    return shared.stripped_layer(model)
   if _is_subclassed(model):
-    raise ValueError(
-        f"strip_pruning cannot rebuild subclassed model '{model.name}'. Build the model as a "
-        "Sequential or functional model, or read each wrapper's pruned_weights().")
+    raise shared.subclassed_strip_error(model)
   copies = []  # (new layer, weights to load)
 
   def clone(layer):
     if isinstance(layer, keras.Model) and shared.collect_wrappers(layer):
       return strip(layer)
     if isinstance(layer, PruneLearnedThreshold):
-      new = _unwrapped_copy(layer)
-      copies.append((new, _pruned_layer_weights(layer)))
+      new = shared.unwrapped_copy(layer)
+      copies.append((new, shared.pruned_layer_weights(layer)))
       return new
     if isinstance(layer, keras.Model):
       new = keras.models.clone_model(layer)
@@ -85,18 +83,3 @@ def strip(model):
   return cloned
 
 
-def _unwrapped_copy(wrapper):
-  return wrapper.layer.__class__.from_config(wrapper.layer.get_config())
-
-
-def _pruned_layer_weights(wrapper):
-  pruned = {id(v): _flavour.to_numpy(p)
-            for v, p in zip(wrapper.pruned_variables, wrapper.pruned_weights())}
-  return [pruned.get(id(v), v.numpy()) for v in wrapper.layer.weights]
-
-
-def _stripped_layer(wrapper):
-  new = _unwrapped_copy(wrapper)
-  new.build_from_config(wrapper.layer.get_build_config())
-  new.set_weights(_pruned_layer_weights(wrapper))
-  return new

@@ -275,15 +275,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   def get_config(self):
     config = super().get_config()
-    config.update({
-        "l0_lambda": self._l0_lambda_init,
-        "temperature": self.temperature,
-        "threshold_lr_ratio": self.threshold_lr_ratio,
-        "threshold_lr": self.threshold_lr,
-        "stabilized_gradient": self.stabilized_gradient,
-        "regularizer": self.regularizer,
-        "target_sparsity": self.target_sparsity,
-    })
+    config.update(tf_keras_wrapper.ltp_config(self))
     return config
 
 
