@@ -259,20 +259,16 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     """Each pruned weight's value in its stored dtype (float32 under mixed precision)."""
     return [master_value(w) for w in self.pruned_variables]
 
-  def _soft_outputs(self):
-    """Soft phase: ``v`` per weight (eq. 2) and the wrapper's summed soft L0 (eq. 6).
+  def _soft_pruned(self):
+    """Soft phase: ``v`` per weight (eq. 2), for the L2 ablation's penalty.
 
     The sigmoid's argument is computed from the float32 master weight, and ``v`` is given in
     the dtype the inner layer reads the weight in (``w.dtype``: float16/bfloat16 inside the
     call of a mixed-precision layer).
     """
-    outs = [soft_prune.soft_prune_and_l0(w32, tau, t, self.stabilized_gradient, dtype=w.dtype)
+    return [soft_prune.soft_prune_and_l0(w32, tau, t, self.stabilized_gradient, dtype=w.dtype)[0]
             for w32, w, tau, t in zip(self._masters(), self.pruned_variables,
                                       self._soft_thresholds(), self._temperature)]
-    if self.regularizer == "l0_fraction":  # Keep ratios: every tensor weighs the same.
-      return [v for v, _ in outs], tf.add_n([l0 / float(w.shape.num_elements()) for (_, l0), w
-                                             in zip(outs, self.pruned_variables)])
-    return [v for v, _ in outs], tf.add_n([l0 for _, l0 in outs])
 
   def _pruned_tensors(self):
     """The tensors the inner layer runs with, and the summed soft L0 (0 in the hard phase).
@@ -327,7 +323,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     if self.regularizer == "l2":
       def l2():
         return tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32)))
-                         for v in self._soft_outputs()[0]])
+                         for v in self._soft_pruned()])
       return self.l0_lambda * tf.cond(tf.equal(self.phase, HARD), lambda: 0.0, l2)
     graph, l0 = self._l0_of_call.get(threading.get_ident(), (None, None))
     if tf.executing_eagerly() or graph is not tf.compat.v1.get_default_graph():
