@@ -1,4 +1,5 @@
-"""Figures of the benchmark: accuracy vs sparsity, ablation keep ratios (Fig. 2), Fig. 1."""
+"""Figures of the benchmark: accuracy vs sparsity, per-layer keep ratios, ablation keep
+ratios (Fig. 2), Fig. 1."""
 
 import os
 
@@ -12,8 +13,9 @@ from ltp_tf import plots  # noqa: E402
 from ltp_tf import trail  # noqa: E402
 
 _STYLE = {"ltp": ("tab:blue", "o"), "ltp_frac": ("tab:cyan", "P"),
-          "tfmot": ("tab:orange", "s"), "gmp": ("tab:green", "^"), "ltp_noreg": ("tab:gray", "x"), "ltp_l2": ("tab:purple", "D"),
-          "ltp_unstab": ("tab:red", "v")}
+          "tfmot": ("tab:orange", "s"), "gmp": ("tab:green", "^"),
+          "uniform": ("tab:olive", "<"), "ltp_noreg": ("tab:gray", "x"),
+          "ltp_l2": ("tab:purple", "D"), "ltp_unstab": ("tab:red", "v")}
 
 
 def accuracy_vs_sparsity(network, rows, path):
@@ -38,6 +40,29 @@ def accuracy_vs_sparsity(network, rows, path):
   ax.set(xlabel="global sparsity (%)", ylabel="test accuracy",
          title=f"{network}: accuracy vs sparsity (mean ± std over seeds)")
   ax.legend(fontsize=7, ncol=2)
+  return plots.save_figure(fig, path)
+
+
+def keep_ratio_per_layer(network, results, target, path):
+  """Keep ratio of every pruned tensor (x: the model's order) at ``target``, one line per
+  method, mean over seeds: where the methods differ."""
+  runs = [r for r in results if r["target"] == target and r.get("layers")]
+  if not runs:
+    return None
+  tensors = list(runs[0]["layers"])
+  fig, ax = plt.subplots(figsize=(max(7, 0.35 * len(tensors)), 4.5))
+  for method, (color, marker) in _STYLE.items():
+    mine = [r for r in runs if r["method"] == method]
+    if mine:
+      keep = [1 - np.mean([r["layers"][t] for r in mine]) for t in tensors]
+      ax.plot(range(len(tensors)), keep, color=color, marker=marker, label=method)
+  ax.set_xticks(range(len(tensors)))
+  ax.set_xticklabels(tensors, rotation=90, fontsize=6)
+  ax.axhline(1 - target, color="k", ls=":", lw=1, label="uniform keep ratio")
+  ax.set(ylabel="keep ratio", ylim=(0, 1.02),
+         title=f"{network}: keep ratio per tensor at {target:.1%} sparsity (mean over seeds)")
+  ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
   return plots.save_figure(fig, path)
 
 

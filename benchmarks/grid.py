@@ -20,7 +20,8 @@ def parse_overrides(items):
     if key not in fields or key in _FIXED:
       raise ValueError(f"--override {item!r}: not an overridable Network field "
                        f"({sorted(set(fields) - set(_FIXED))})")
-    out[key] = float(value) if fields[key] in (float, "float") else int(value)
+    kind = fields[key] if isinstance(fields[key], str) else fields[key].__name__
+    out[key] = {"float": float, "int": int, "str": str}[kind](value)
   return out
 
 
@@ -30,7 +31,8 @@ def with_overrides(network, overrides):
   it depends on is overridden."""
   if not overrides:
     return network
-  suffix = ",".join(f"{k}={v:g}" for k, v in sorted(overrides.items()))
+  suffix = ",".join(f"{k}={v:g}" if not isinstance(v, str) else f"{k}={v}"
+                    for k, v in sorted(overrides.items()))
   dense_name = "" if set(overrides) & set(_DENSE_FIELDS) else network.dense_name or network.name
   return dataclasses.replace(network, name=f"{network.name}+{suffix}", dense_name=dense_name,
                              **overrides)
@@ -66,5 +68,8 @@ def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, over
                                 os.path.join(out_dir, f"keep_ratio_{label}.png"),
                                 target=sorted(targets)[len(targets) // 2] if targets else None)
     figures.fig1_pair(label, results, runs_dir, os.path.join(out_dir, f"fig1_{label}.png"))
+    for target in targets:
+      figures.keep_ratio_per_layer(
+          label, results, target, os.path.join(out_dir, f"layers_{label}_{target:g}.png"))
     summary[label] = rows
   return summary

@@ -13,6 +13,8 @@ throughout. Methods (``METHODS``):
   (``mask_frequency``).
 * ``gmp``: global magnitude pruning: one magnitude threshold over all prunable tensors, on the
   same cubic ramp (Zhu & Gupta 2017) and mask steps, then fine-tuning.
+* ``uniform``: uniform magnitude pruning: every prunable tensor (depthwise kernels included,
+  which TFMOT cannot prune) at the ramp's sparsity, by its own magnitude threshold.
 * ``ltp_frac``: LTP with ``regularizer="l0_fraction"`` (each tensor's soft L0 over its size,
   so lambda does not push the biggest layer hardest), in target-sparsity mode.
 * Ablations of LTP: ``ltp_noreg`` (lambda = 0: natural endpoint only), ``ltp_l2`` (L2 of the
@@ -39,7 +41,7 @@ from ltp_tf import sparsity_target
 from ltp_tf import trail
 from ltp_tf._keras import keras
 
-METHODS = ("ltp", "ltp_frac", "tfmot", "gmp", "ltp_noreg", "ltp_l2", "ltp_unstab")
+METHODS = ("ltp", "ltp_frac", "tfmot", "gmp", "uniform", "ltp_noreg", "ltp_l2", "ltp_unstab")
 # Methods whose sparsity is set by their lambda, not by a target, and which also run there.
 NATURAL = ("ltp", "ltp_noreg", "ltp_unstab")
 # Ablations of LTP (not competitors): ``grid_specs`` may run them on fewer seeds.
@@ -59,8 +61,13 @@ class Network:
   l0_lambda: float                # LTP's natural lambda (and the controller's start).
   l2_lambda: float = 1e-4         # Start of the L2 ablation's steered lambda.
   fraction_lambda: float = 0.1    # Start of ltp_frac's steered lambda (per keep ratio).
-  threshold_lr_ratio: float = 1e-5  # LTP's r (eq. 11), the library default.
-  learning_rate: float = 0.05
+  # LTP's threshold step (eq. 11): a fixed rate (0: the library's default ``threshold_lr``), or,
+  # when > 0, ``threshold_lr_ratio`` r times the optimizer's learning rate.
+  threshold_lr: float = 0.0
+  threshold_lr_ratio: float = 0.0
+  learning_rate: float = 0.05     # The dense start's and, with SGD, the pruning stage's.
+  optimizer: str = "sgd"          # Pruning + fine-tuning: "sgd" (momentum 0.9) or "adam".
+  adam_learning_rate: float = 1e-3
   batch_size: int = 128
   train_examples: int = 0         # 0: the whole training split.
   model_kwargs: dict = dataclasses.field(default_factory=dict)
@@ -81,6 +88,12 @@ NETWORKS = {
     "resnet20": Network("resnet20", "resnet20", "fashion_mnist", dense_epochs=8,
                         prune_epochs=5, finetune_epochs=2, l0_lambda=2e-6,
                         train_examples=20000),
+    # Compact BN + depthwise networks (the paper's Table 5 regime) on Fashion-MNIST, 30k images:
+    # 42,208 and 55,008 prunable kernel weights. Dense starts: see BENCHMARKS.md.
+    "mnv2c": Network("mnv2c", "mobilenetv2_compact", "fashion_mnist", dense_epochs=12,
+                     prune_epochs=4, finetune_epochs=2, l0_lambda=2e-6, train_examples=30000),
+    "effc": Network("effc", "efficientnet_compact", "fashion_mnist", dense_epochs=12,
+                    prune_epochs=4, finetune_epochs=2, l0_lambda=2e-6, train_examples=30000),
 }
 
 
@@ -96,9 +109,16 @@ def load_data(network, data_dir=None):
   return (x, y), test
 
 
-def compile_sgd(model, lr):
-  """The benchmarks' one recipe: SGD with momentum 0.9, logits cross-entropy, accuracy."""
-  model.compile(keras.optimizers.SGD(lr, momentum=0.9),
+OPTIMIZERS = {"sgd": lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
+              "adam": keras.optimizers.Adam}
+
+
+def compile_sgd(model, lr, optimizer="sgd"):
+  """The benchmarks' one recipe: SGD with momentum 0.9 (or Adam), logits cross-entropy,
+  accuracy."""
+  if optimizer not in OPTIMIZERS:
+    raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+  model.compile(OPTIMIZERS[optimizer](lr),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
   return model
@@ -136,16 +156,18 @@ def dense_checkpoint(network, seed, data, workdir, verbose=0):
 
 
 class GlobalMagnitudePruning(keras.callbacks.Callback):
-  """Gradual global magnitude pruning on LTP wrappers held in their hard phase.
+  """Gradual global (or uniform) magnitude pruning on LTP wrappers held in their hard phase.
 
   Every ``every_n_steps`` steps until ``reach_step``, the masks become ``|w| > t`` with one
   threshold ``t`` over all wrapped tensors, chosen so that the global sparsity is the cubic
-  ramp's (``sparsity_target.ramp``); pruned weights are set to zero and stay pruned.
+  ramp's (``sparsity_target.ramp``); pruned weights are set to zero and stay pruned. With
+  ``uniform=True`` each tensor gets its own ``t``, at the ramp's sparsity within it.
   """
 
-  def __init__(self, target, reach_step, every_n_steps=MASK_EVERY_N_STEPS):
+  def __init__(self, target, reach_step, every_n_steps=MASK_EVERY_N_STEPS, uniform=False):
     super().__init__()
     self.target, self.reach_step, self.every_n_steps = target, reach_step, every_n_steps
+    self.uniform = uniform
     self._step = 0
 
   def on_train_begin(self, logs=None):
@@ -164,22 +186,29 @@ class GlobalMagnitudePruning(keras.callbacks.Callback):
   def _update(self, sparsity):
     weights = [v.numpy() * m.numpy() for w in self._wrappers
                for v, m in zip(w.pruned_variables, w.masks)]
-    magnitudes = np.concatenate([np.abs(v).ravel() for v in weights])
-    prune = int(round(sparsity * magnitudes.size))
-    if prune <= 0:
-      return
-    threshold = np.partition(magnitudes, prune - 1)[prune - 1]
-    values = iter(weights)
+    groups = [[v] for v in weights] if self.uniform else [weights]
+    thresholds = []
+    for group in groups:
+      magnitudes = np.concatenate([np.abs(v).ravel() for v in group])
+      prune = int(round(sparsity * magnitudes.size))
+      # Below 0 nothing is pruned (masks are |w| > t); ties at t are pruned together.
+      t = np.partition(magnitudes, prune - 1)[prune - 1] if prune > 0 else -1.0
+      thresholds += [t] * len(group)
+    pairs = iter(zip(weights, thresholds))
     for w in self._wrappers:
       for v, m in zip(w.pruned_variables, w.masks):
-        mask = (np.abs(next(values)) > threshold).astype(m.dtype.as_numpy_dtype)
+        value, threshold = next(pairs)
+        mask = (np.abs(value) > threshold).astype(m.dtype.as_numpy_dtype)
         m.assign(mask)
         v.assign(v.numpy() * mask)
 
 
 def _wrap_ltp(dense, network, method, target):
-  kwargs = dict(l0_lambda=network.l0_lambda, target_sparsity=target,
-                threshold_lr_ratio=network.threshold_lr_ratio)
+  kwargs = dict(l0_lambda=network.l0_lambda, target_sparsity=target)
+  if network.threshold_lr_ratio > 0:
+    kwargs["threshold_lr_ratio"] = network.threshold_lr_ratio
+  elif network.threshold_lr > 0:
+    kwargs["threshold_lr"] = network.threshold_lr
   if method == "ltp_noreg":
     kwargs["l0_lambda"] = 0.0
   elif method == "ltp_l2":
@@ -238,7 +267,8 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
   steps_per_epoch = len(x) // network.batch_size + (len(x) % network.batch_size > 0)
   reach_epochs = max(1, (2 * network.prune_epochs) // 3)
   reach_step = reach_epochs * steps_per_epoch
-  lr, epochs = network.learning_rate, network.prune_epochs + network.finetune_epochs
+  lr = network.adam_learning_rate if network.optimizer == "adam" else network.learning_rate
+  epochs = network.prune_epochs + network.finetune_epochs
   finetune_lr = _cosine(lr, network.finetune_epochs)
   callbacks = [keras.callbacks.LearningRateScheduler(
       lambda e: lr if e < network.prune_epochs else finetune_lr(e - network.prune_epochs))]
@@ -247,10 +277,11 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
     import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
     model = _wrap_tfmot(dense, target, reach_step)
     callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
-  elif method == "gmp":
+  elif method in ("gmp", "uniform"):
     model = ltp_tf.prune_low_magnitude_learned(dense, l0_lambda=0.0)
     frequency, end_step = mask_frequency(reach_step)
-    callbacks.append(GlobalMagnitudePruning(target, end_step, frequency))
+    callbacks.append(GlobalMagnitudePruning(target, end_step, frequency,
+                                            uniform=method == "uniform"))
   else:
     model = _wrap_ltp(dense, network, method, target)
     schedule = ltp_tf.LTPPruningSchedule(
@@ -265,7 +296,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
     fig1 = max(ltp_tf.collect_wrappers(model),
                key=lambda w: w.pruned_variables[0].shape.num_elements())
     fig1_before = fig1.pruned_variables[0].numpy().copy()
-  compile_sgd(model, lr)
+  compile_sgd(model, lr, network.optimizer)
   start = time.time()
   history = keras.callbacks.History()
   diverged = None
@@ -276,7 +307,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
     diverged = str(e)
   seconds = time.time() - start
   stripped = _strip(model, method)
-  compile_sgd(stripped, lr)
+  compile_sgd(stripped, lr, network.optimizer)
   report = ltp_tf.sparsity_report(stripped)
   result = {
       "network": network.name, "method": method, "target": target, "seed": seed,
@@ -287,6 +318,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
       "layers": {f"{t.layer}/{t.weight}": t.sparsity for t in report.tensors},
       "fully_pruned_layers": [f"{t.layer}/{t.weight}" for t in report.tensors if t.kept == 0],
       "seconds": seconds,
+      "seconds_per_epoch": seconds / max(len(history.history.get("loss", [])), 1),
       "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
       "diverged": diverged,
   }
@@ -381,10 +413,16 @@ def aggregate(results):
         "fully_pruned_layers": sorted({l for r in rs for l in r["fully_pruned_layers"]}),
         "diverged": sum(bool(r.get("diverged")) for r in rs),
         "seconds_mean": float(np.mean([r["seconds"] for r in rs])),
+        "seconds_per_epoch_mean": float(np.mean(
+            [r.get("seconds_per_epoch", r["seconds"] / _epochs(r)) for r in rs])),
     })
   order = {m: i for i, m in enumerate(METHODS)}
   rows.sort(key=lambda r: (r["target"] is not None, r["target"] or 0, order[r["method"]]))
   return rows
+
+
+def _epochs(result):
+  return max(len(result.get("history", {}).get("loss", [])), 1)
 
 
 def write_outputs(network, results, out_dir, extra=None):
@@ -411,24 +449,39 @@ def _notes(row):
   return "; ".join(notes) or "-"
 
 
+def _optimizer_text(network):
+  if network.optimizer == "adam":
+    return f"Adam (lr {network.adam_learning_rate:g})"
+  return f"SGD momentum 0.9 (lr {network.learning_rate:g})"
+
+
+def _threshold_text(network):
+  if network.threshold_lr_ratio > 0:
+    return f"threshold_lr_ratio {network.threshold_lr_ratio:g}"
+  if network.threshold_lr > 0:
+    return f"threshold_lr {network.threshold_lr:g}"
+  return "threshold_lr: the library default"
+
+
 def markdown(network, rows, results):
   """The benchmark tables of one network."""
   lines = [f"### {network.name}: {network.model} on {network.dataset}"
            f"{f' ({network.train_examples} training images)' if network.train_examples else ''}",
-           "", f"Budget: dense {network.dense_epochs} epochs (cosine), then for every method "
-           f"{network.prune_epochs} pruning epochs (lr {network.learning_rate}) + "
-           f"{network.finetune_epochs} fine-tuning epochs (cosine), SGD momentum 0.9, batch "
-           f"{network.batch_size}; LTP's threshold_lr_ratio {network.threshold_lr_ratio:g}. "
-           "Dense accuracy "
+           "", f"Budget: dense {network.dense_epochs} epochs (cosine, SGD momentum 0.9, lr "
+           f"{network.learning_rate}), then for every method {network.prune_epochs} pruning "
+           f"epochs + {network.finetune_epochs} fine-tuning epochs (cosine) with "
+           f"{_optimizer_text(network)}, batch {network.batch_size}; LTP's "
+           f"{_threshold_text(network)}. Dense accuracy "
            f"{np.mean([r['dense_accuracy'] for r in results]):.4f} (mean over seeds).", "",
            "| target | method | seeds | sparsity | compression | test accuracy | error | "
-           "notes |", "|---|---|---:|---:|---:|---:|---:|---|"]
+           "s / epoch | notes |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
   for r in rows:
     target = "natural" if r["target"] is None else f"{r['target']:.0%}"
     lines.append(
         f"| {target} | {r['method']} | {r['seeds']} | {r['sparsity_mean']:.2%} ± "
         f"{r['sparsity_std']:.2%} | {r['compression_mean']:.1f}× | {r['accuracy_mean']:.4f} ± "
-        f"{r['accuracy_std']:.4f} | {r['error_mean']:.2%} | {_notes(r)} |")
+        f"{r['accuracy_std']:.4f} | {r['error_mean']:.2%} | "
+        f"{r.get('seconds_per_epoch_mean', float('nan')):.1f} | {_notes(r)} |")
   exported = [r for r in results if "tflite" in r]
   if exported:
     lines += ["", "Sparse TFLite (seed 0): bytes vs the non-zero lower bound (nnz × 4 bytes "

@@ -380,6 +380,57 @@ def _mixnet_s(input_shape, num_classes, *, dropout=0.2):
   return keras.Model(inputs, L.Dense(num_classes, name="logits")(x), name="mixnet_s")
 
 
+# --- Compact BN + depthwise networks (the paper's Table 5 regime, at small scale) -----------
+
+# (expand ratio, depthwise kernel, filters, stride) of each inverted-residual block.
+_COMPACT_BLOCKS = {
+    "mobilenetv2_compact": ((1, 3, 16, 1), (6, 3, 24, 2), (6, 3, 24, 1), (6, 3, 32, 2),
+                            (6, 3, 32, 1)),
+    "efficientnet_compact": ((1, 3, 16, 1), (6, 3, 24, 2), (6, 5, 24, 1), (6, 3, 32, 2),
+                             (6, 5, 32, 1)),
+}
+
+
+def _compact(name, input_shape, num_classes, *, se_ratio, activation, head=128):
+  """Stem, five inverted residual blocks of ``_COMPACT_BLOCKS[name]``, 1x1 head, logits.
+
+  Stem conv 3x3/2 16 + BN + ``activation``; each block is ``_mixnet_block`` with a single
+  depthwise kernel and ungrouped 1x1s (expand + BN + activation, depthwise + BN + activation,
+  optional SE, linear projection + BN, residual where the shape allows); head conv 1x1
+  ``head`` + BN + activation, global average pooling, Dense ``num_classes``.
+  """
+  inputs, x = _image_input(input_shape, name)
+  x = L.Conv2D(16, 3, strides=2, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
+               name="stem_conv")(x)
+  x = L.BatchNormalization(name="stem_bn")(x)
+  x = L.Activation(activation, name=f"stem_{activation}")(x)
+  for i, (ratio, kernel, filters, strides) in enumerate(_COMPACT_BLOCKS[name]):
+    x = _mixnet_block(x, (kernel,), 1, 1, strides, ratio, filters, se_ratio, activation,
+                      name=f"block{i + 1}")
+  x = L.Conv2D(head, 1, use_bias=False, kernel_initializer=_CONV_INIT, name="head_conv")(x)
+  x = L.BatchNormalization(name="head_bn")(x)
+  x = L.Activation(activation, name=f"head_{activation}")(x)
+  x = L.GlobalAveragePooling2D(name="avg_pool")(x)
+  return keras.Model(inputs, L.Dense(num_classes, name="logits")(x), name=name)
+
+
+def _mobilenetv2_compact(input_shape, num_classes):
+  """A MobileNetV2-style network at Fashion-MNIST scale: ReLU6, no SE (``_compact``).
+
+  42,208 prunable kernel weights for 28x28x1 / 10 (the depthwise kernels included).
+  """
+  return _compact("mobilenetv2_compact", input_shape, num_classes, se_ratio=0,
+                  activation="relu6")
+
+
+def _efficientnet_compact(input_shape, num_classes):
+  """An EfficientNet-B0-style network at Fashion-MNIST scale: MBConv blocks with
+  squeeze-and-excitation (ratio 0.25 of the block input), 3x3 and 5x5 depthwise kernels, ReLU
+  instead of Swish as in the LTP paper (``_compact``)."""
+  return _compact("efficientnet_compact", input_shape, num_classes, se_ratio=0.25,
+                  activation="relu")
+
+
 # --- tf_keras applications -------------------------------------------------------------------
 
 
@@ -428,6 +479,8 @@ _BUILDERS = {
     "resnet50": _resnet50,
     "efficientnet_b0": _efficientnet_b0,
     "mixnet_s": _mixnet_s,
+    "mobilenetv2_compact": _mobilenetv2_compact,
+    "efficientnet_compact": _efficientnet_compact,
 }
 MODEL_NAMES = tuple(_BUILDERS)
 
@@ -455,6 +508,8 @@ def get_model(name, input_shape, num_classes, **kwargs):
     * ``"efficientnet_b0"``: EfficientNet-B0 with ReLU instead of Swish (5,288,548 trainable
       at 224x224x3 / 1000); extra ``kwargs`` go to ``keras.applications.EfficientNetB0``.
     * ``"mixnet_s"``: MixNet-S (4,134,606 trainable at 224x224x3 / 1000); ``dropout``.
+    * ``"mobilenetv2_compact"``, ``"efficientnet_compact"``: small inverted-residual networks
+      (BN, depthwise; the second with SE) for the compact-network benchmarks.
 
   Example::
 

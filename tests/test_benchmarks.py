@@ -39,7 +39,7 @@ def test_every_method_runs_and_writes_every_field(tmp_path, monkeypatch):
   natural = {r["method"]: r["sparsity"] for r in runs if r["target"] is None}
   assert natural["ltp"] > natural["ltp_noreg"]  # The soft L0 is what prunes.
   for name in ("benchmark_tiny.md", "accuracy_tiny.png", "keep_ratio_tiny.png",
-               "fig1_tiny_ltp.png", "fig1_tiny_ltp_unstab.png"):
+               "fig1_tiny_ltp.png", "fig1_tiny_ltp_unstab.png", "layers_tiny_0.7.png"):
     assert os.path.exists(out / name), name
   # Resumable: a second call reads the finished runs instead of training again.
   again = grid.run(["tiny"], [0.7], [0], ["gmp"], str(tmp_path / "work"), str(out))
@@ -65,6 +65,24 @@ def test_global_magnitude_pruning_uses_one_threshold_over_all_layers():
     assert np.all(w.pruned_variables[0].numpy()[w.masks[0].numpy() == 0] == 0)
 
 
+def test_uniform_magnitude_pruning_prunes_every_tensor_alike():
+  from ltp_tf._keras import keras  # pylint: disable=g-import-not-at-top
+  import ltp_tf  # pylint: disable=g-import-not-at-top
+  model = ltp_tf.prune_low_magnitude_learned(keras.Sequential(
+      [keras.Input((8,)), keras.layers.Dense(16), keras.layers.Dense(4)]), l0_lambda=0.0)
+  wrappers = ltp_tf.collect_wrappers(model)
+  wrappers[1].pruned_variables[0].assign(
+      np.arange(1, 65, dtype=np.float32).reshape(16, 4))  # Big layer 2, distinct values.
+  uniform = harness.GlobalMagnitudePruning(0.5, reach_step=1, every_n_steps=1, uniform=True)
+  uniform.set_model(model)
+  uniform.on_train_begin()
+  uniform.on_train_batch_end(0)
+  kept = [int(np.count_nonzero(w.masks[0].numpy())) for w in wrappers]
+  assert kept == [64, 32]  # Half of each tensor, whatever the other's magnitudes...
+  big = wrappers[1].pruned_variables[0].numpy()
+  assert np.count_nonzero(big) == 32 and big.max() == 64 and np.min(big[big != 0]) == 33
+
+
 def test_bad_grid_arguments_are_named(tmp_path):
   data = harness.load_data(TINY)
   with pytest.raises(ValueError, match="method"):
@@ -75,8 +93,10 @@ def test_bad_grid_arguments_are_named(tmp_path):
     harness.run_one(TINY, "ltp_noreg", 0.5, 0, data, str(tmp_path))
   with pytest.raises(ValueError, match="overridable"):
     grid.parse_overrides(["model=resnet50"])
-  assert grid.parse_overrides(["prune_epochs=2", "l0_lambda=1e-5"]) == {
-      "prune_epochs": 2, "l0_lambda": 1e-5}
+  assert grid.parse_overrides(["prune_epochs=2", "l0_lambda=1e-5", "optimizer=adam"]) == {
+      "prune_epochs": 2, "l0_lambda": 1e-5, "optimizer": "adam"}
+  with pytest.raises(ValueError, match="optimizer"):
+    harness.compile_sgd(harness.build(TINY, (8, 8), 10), 0.1, "lion")
   with pytest.raises(ValueError, match="unknown methods"):
     grid.run(["tiny"], [0.5], [0], ["magic"], str(tmp_path), str(tmp_path))
 
