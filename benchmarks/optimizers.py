@@ -29,6 +29,7 @@ import ltp_tf  # noqa: E402  pylint: disable=g-import-not-at-top
 from ltp_tf import data as data_lib  # noqa: E402
 from ltp_tf import models  # noqa: E402
 from ltp_tf import trail  # noqa: E402
+from ltp_tf import wrapper as wrapper_lib  # noqa: E402
 from ltp_tf._keras import keras  # noqa: E402
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with mnist/ (default: "
@@ -97,10 +98,11 @@ def _run(name, make_optimizer, dense_path, train, test, target=None):
 
 def _markdown(dense_accuracy, rows):
   lines = ["`python benchmarks/optimizers.py --data_dir=../shared/data` (about 6 min). The "
-           "thresholds take their own eq. (11) step at `threshold_lr`, whatever the optimizer. "
-           "The grids above were run before that change, when the thresholds were handed to "
-           "the benchmarks' SGD with momentum 0.9 at r = 1e-5 (about `threshold_lr` = 5e-6); "
-           "they have not been re-run.", "",
+           "thresholds take their own eq. (11) step at `threshold_lr` (default "
+           f"{wrapper_lib.DEFAULT_THRESHOLD_LR:g}), whatever the optimizer. The LeNet and ResNet-20 "
+           "grids above were run before that change, when the thresholds were handed to the "
+           "benchmarks' SGD with momentum 0.9 at r = 1e-5 (about `threshold_lr` = 5e-6); they "
+           "have not been re-run.", "",
            f"Dense start: {dense_accuracy:.4f} (Adam(1e-3), {DENSE_EPOCHS} epochs). LTP with "
            f"the library defaults, {SOFT_EPOCHS} soft + {EPOCHS - SOFT_EPOCHS} fine-tuning "
            "epochs, batch 128, seed "

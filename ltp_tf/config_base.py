@@ -40,7 +40,7 @@ def base():
   # The thresholds' own learning rate (eq. 11), whatever the optimizer; or, as in the paper,
   # threshold_lr_ratio = r: r times the optimizer's learning rate (then threshold_lr = None).
   c.threshold_lr = config_dict.placeholder(float)
-  c.threshold_lr = 5e-6
+  c.threshold_lr = 5e-6  # The pace l0_lambda was calibrated with (library default: 7e-6).
   c.threshold_lr_ratio = config_dict.placeholder(float)
   c.stabilized_gradient = True
   c.regularizer = "l0"                # l0 (eq. 6) | l0_fraction (per-tensor keep ratios) | l2

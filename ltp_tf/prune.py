@@ -64,7 +64,7 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
       small models trained with SGD; see the README on how to choose it.
     temperature: T0 of eq. (15).
     threshold_lr: the thresholds' learning rate (eq. 11), fixed and the same whatever the
-      optimizer (default ``DEFAULT_THRESHOLD_LR`` = 5e-6); the optimizer never updates
+      optimizer (default ``DEFAULT_THRESHOLD_LR`` = 7e-6); the optimizer never updates
       the thresholds (no Adam normalization, momentum, clipping, decay or loss scaling).
     threshold_lr_ratio: instead of ``threshold_lr``, r of eq. (11) as the paper wrote it:
       the thresholds learn at r times the optimizer's current learning rate.

@@ -155,4 +155,4 @@ def test_config_round_trip_keeps_the_rate():
   assert (config["threshold_lr"], config["threshold_lr_ratio"]) == (3e-6, None)
   again = ltp_tf.PruneLearnedThreshold.from_config(config)
   assert again.get_config() == config
-  assert ltp_tf.PruneLearnedThreshold(L.Dense(3)).threshold_lr == 5e-6  # The default.
+  assert ltp_tf.PruneLearnedThreshold(L.Dense(3)).threshold_lr == 7e-6  # The default.
