@@ -111,8 +111,8 @@ def children(layer):
 def to_numpy(x):
   """A NumPy copy of a tensor or variable of any backend (TF, JAX, torch, tf_keras)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  if hasattr(x, "numpy"):
-    x = x.numpy()
-  elif hasattr(x, "detach"):  # torch
+  if hasattr(x, "detach"):  # torch (before .numpy(), which refuses a tensor that needs grad)
     x = x.detach().cpu().numpy()
+  elif hasattr(x, "numpy"):
+    x = x.numpy()
   return np.asarray(x)

@@ -59,6 +59,10 @@ def _thetas(model):
   return [float(t.numpy()) for w in ltp_tf.collect_wrappers(model) for t in w._theta]  # pylint: disable=protected-access
 
 
+def _np(x):
+  return keras.ops.convert_to_numpy(x)
+
+
 def test_wraps_prunable_layers_and_keeps_the_rest():
   pruned = ltp_tf.prune_low_magnitude_learned(_model())
   names = [layer.name for layer in pruned.layers]
@@ -74,10 +78,11 @@ def test_soft_forward_is_eq2_and_hard_forward_is_eq1():
   v = k3_math.soft_prune(w.value, tau, fc.temperatures[0].value)
   feats = np.random.default_rng(1).normal(size=(4, 64)).astype("float32")
   expected = keras.ops.matmul(feats, v) + fc.layer.bias.value
-  np.testing.assert_allclose(fc(feats), expected, rtol=1e-5, atol=1e-5)
+  # convert_to_numpy: on PyTorch a layer's output records autograd history, which NumPy refuses.
+  np.testing.assert_allclose(_np(fc(feats)), _np(expected), rtol=1e-5, atol=1e-5)
   ltp_tf.hard_prune(pruned)
   expected = keras.ops.matmul(feats, k3_math.hard_prune(w.value, tau)) + fc.layer.bias.value
-  np.testing.assert_allclose(fc(feats), expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(_np(fc(feats)), _np(expected), rtol=1e-5, atol=1e-5)
 
 
 _LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -122,6 +127,10 @@ def _threshold_grads(model, x, y):
       return _LOSS(y, out) + sum(losses)
 
     grads = jax.grad(loss)([v.value for v in variables])
+  elif BACKEND == "torch":
+    import torch  # pylint: disable=g-import-not-at-top
+    loss = _LOSS(y, model(x, training=True)) + sum(model.losses)
+    grads = torch.autograd.grad(loss, [v.value for v in variables], allow_unused=True)
   else:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     with tf.GradientTape() as tape:

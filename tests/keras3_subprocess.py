@@ -22,8 +22,8 @@ def skip_if_missing(backend):
   """Skips, with the reason, when ``backend``'s package is not installed."""
   package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
   if importlib.util.find_spec(package) is None:
-    reasons = {"torch": "torch is not installed: its CPU wheel is installed by hand (see "
-                        "/work/.library/env/machines/python.md), not by CI"}
+    reasons = {"torch": "torch is not installed (.ci/run installs torch==2.13.0, the CPU "
+                        "build, where pip can; `pip install torch==2.13.0` to run these)"}
     pytest.skip(reasons.get(backend, f"{package} is not installed"))
 
 

@@ -2,7 +2,8 @@
 
 ``tf_keras``: ``ltp_tf.soft_prune`` (TensorFlow). ``keras3``: ``ltp_tf.keras3.soft_prune``
 (``keras.ops``) on the process's Keras 3 backend. Each gives its module, the few array ops a
-test needs, and ``grad(f, *args)``: the gradients of the scalar ``f(*args)`` as NumPy arrays,
+test needs, ``tensor(x)`` (a NumPy constant as that implementation's tensor: a PyTorch
+tensor does not combine with a NumPy array by ``*``), and ``grad(f, *args)``: the gradients of the scalar ``f(*args)`` as NumPy arrays,
 through that implementation's autodiff.
 """
 
@@ -33,6 +34,7 @@ class _TFMath:
     from ltp_tf import soft_prune  # pylint: disable=g-import-not-at-top
     self.math = soft_prune
     self.ops = types.SimpleNamespace(sum=tf.reduce_sum, sigmoid=tf.sigmoid, square=tf.square)
+    self.tensor = tf.constant
 
   def grad(self, f, *args):
     return _tf_grad(f, [np.asarray(a, np.float32) for a in args])
@@ -45,6 +47,7 @@ class _Keras3Math:
     import keras  # pylint: disable=g-import-not-at-top
     from ltp_tf.keras3 import soft_prune  # pylint: disable=g-import-not-at-top
     self.backend, self.math, self.ops = keras.backend.backend(), soft_prune, keras.ops
+    self.tensor = keras.ops.convert_to_tensor
 
   def grad(self, f, *args):
     args = [np.asarray(a, np.float32) for a in args]

@@ -56,7 +56,7 @@ def test_forward_matches_numpy(impl, case):
 def _grads(impl, w, tau, temp, dv, stabilized):
   def loss(w_t, tau_t):
     v = impl.math.soft_prune(w_t, tau_t, temp, stabilized_gradient=stabilized)
-    return impl.ops.sum(v * dv)
+    return impl.ops.sum(v * impl.tensor(dv))
   return impl.grad(loss, w, tau)
 
 
@@ -76,7 +76,8 @@ def test_full_gradient_equals_autodiff_of_eq2(impl, case):
   w, tau, temp, dv = case
   ops = impl.ops
   dw_auto, dtau_auto = impl.grad(
-      lambda w_t, tau_t: ops.sum(w_t * ops.sigmoid((ops.square(w_t) - tau_t) / temp) * dv),
+      lambda w_t, tau_t: ops.sum(w_t * ops.sigmoid((ops.square(w_t) - tau_t) / temp)
+                                 * impl.tensor(dv)),
       w, tau)
   dw, dtau = _grads(impl, w, tau, temp, dv, stabilized=False)
   np.testing.assert_allclose(dw, dw_auto, rtol=1e-4, atol=1e-6)
@@ -109,7 +110,7 @@ def _joint_grads(impl, w, tau, temp, dv, lam, stabilized):
 
   def loss(w_t, tau_t):
     v, l0 = impl.math.soft_prune_and_l0(w_t, tau_t, temp, stabilized_gradient=stabilized)
-    return impl.ops.sum(v * dv) + lam * l0
+    return impl.ops.sum(v * impl.tensor(dv)) + lam * l0
   return np.asarray(v), float(l0), impl.grad(loss, w, tau)
 
 
@@ -137,7 +138,7 @@ def test_full_joint_gradient_equals_autodiff_of_eq9(impl, case):
 
   def plain(w_t, tau_t):
     s = ops.sigmoid((ops.square(w_t) - tau_t) / temp)
-    return ops.sum(w_t * s * dv) + 0.3 * ops.sum(s)
+    return ops.sum(w_t * s * impl.tensor(dv)) + 0.3 * ops.sum(s)
   expected = impl.grad(plain, w, tau)
   _, _, got = _joint_grads(impl, w, tau, temp, dv, 0.3, stabilized=False)
   for g, e in zip(got, expected):

@@ -217,7 +217,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def thresholds(self):
     """The current thresholds tau (float32 scalars), one per pruned weight."""
     hard = self.is_hard
-    return [f.value if hard else tau for tau, f in zip(self._soft_thresholds(), self._frozen)]
+    return _detached([f.value if hard else tau
+                      for tau, f in zip(self._soft_thresholds(), self._frozen)])
 
   @property
   def temperatures(self):
@@ -233,16 +234,16 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   def soft_l0(self):
     """Sum over this wrapper's weights of the soft L0 of eq. (6)."""
-    return sum(soft_prune.soft_l0(w.value, tau, t.value) for w, tau, t
-               in zip(self.pruned_variables, self._soft_thresholds(), self._temperature))
+    return _detached([sum(soft_prune.soft_l0(w.value, tau, t.value) for w, tau, t in zip(
+        self.pruned_variables, self._soft_thresholds(), self._temperature))])[0]
 
   def pruned_weights(self):
     """The hard-pruned weights: eq. (1) in the soft phase, ``w * mask`` in the hard phase."""
     if self.is_hard:
-      return self._hard([w.value for w in self.pruned_variables],
-                        [m.value for m in self._mask])[0]
-    return [soft_prune.hard_prune(w.value, tau)
-            for w, tau in zip(self.pruned_variables, self._soft_thresholds())]
+      return _detached(self._hard([w.value for w in self.pruned_variables],
+                                  [m.value for m in self._mask])[0])
+    return _detached([soft_prune.hard_prune(w.value, tau)
+                      for w, tau in zip(self.pruned_variables, self._soft_thresholds())])
 
   def hard_prune(self):
     """Freezes the masks from the learned thresholds (eq. 1) and enters the hard phase."""
@@ -277,6 +278,15 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     config = super().get_config()
     config.update(tf_keras_wrapper.ltp_config(self))
     return config
+
+
+def _detached(tensors):
+  """``tensors`` without gradient history, for the readers above (outside any train step).
+
+  On PyTorch an op on a trainable variable records an autograd graph even outside a train
+  step, and ``float()`` / NumPy then warn or refuse; on TensorFlow and JAX this is a no-op.
+  """
+  return [ops.stop_gradient(t) for t in tensors]
 
 
 def _check_plain_float(layer):
