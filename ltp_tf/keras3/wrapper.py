@@ -42,7 +42,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
 
   Same arguments, defaults and behaviour as ``ltp_tf.PruneLearnedThreshold`` (see there):
   ``tau = threshold_scale * theta``, and theta learns by eq. (11) at ``threshold_lr`` (fixed,
-  default ``DEFAULT_THRESHOLD_LR``) or ``threshold_lr_ratio`` times the optimizer's rate, never by the optimizer.
+  default ``DEFAULT_THRESHOLD_LR``) or ``threshold_lr_ratio`` times the optimizer's rate,
+  never by the optimizer.
   Add ``ltp_tf.LTPPruningSchedule`` to ``fit``'s callbacks: it switches soft -> hard inside the
   train step and installs the thresholds' step on the optimizer (``ltp_tf.keras3.optimizer``).
 
