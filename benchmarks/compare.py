@@ -1,4 +1,5 @@
-r"""Accuracy at matched sparsity: LTP vs TFMOT vs global magnitude pruning, and LTP's ablations.
+r"""Accuracy at matched sparsity: LTP vs TFMOT vs global and uniform magnitude pruning, and LTP's
+ablations.
 
   python benchmarks/compare.py --networks=lenet300,lenet5 --targets=0.9,0.95,0.98 \
       --seeds=0,1,2 --workdir=/tmp/ltp_bench --data_dir=../shared/data
@@ -6,9 +7,13 @@ r"""Accuracy at matched sparsity: LTP vs TFMOT vs global magnitude pruning, and 
       --ablation_seeds=0 --workdir=/tmp/ltp_bench --data_dir=../shared/data
   python benchmarks/compare.py --networks=resnet20 --targets=0.8,0.9 --seeds=0 \
       --workdir=/tmp/ltp_bench --data_dir=../shared/data
+  # The compact BN + depthwise networks (1.33x, 2x, 3x, 5x; add --override=optimizer=adam):
+  python benchmarks/compare.py --networks=mnv2c,effc --targets=0.25,0.5,0.667,0.8 \
+      --seeds=0,1,2 --methods=gmp,uniform,ltp,ltp_frac --nonatural \
+      --workdir=/tmp/ltp_bench --data_dir=../shared/data
 
-Writes ``benchmark_<network>.json`` / ``.md`` and PNGs (accuracy vs sparsity, the ablations'
-keep-ratio curves, the Fig. 1 scatter with and without eq. 14) to ``--out``. Runs are
+Writes ``benchmark_<network>.json`` / ``.md`` and PNGs (accuracy vs sparsity, the keep ratio
+per tensor at each target, the ablations' keep-ratio curves, the Fig. 1 scatter with and without eq. 14) to ``--out``. Runs are
 resumable: each finished (network, method, target, seed) is a JSON under
 ``--workdir/runs`` and is not run again. The grid itself is ``benchmarks/grid.py``; the
 protocol is in ``benchmarks/harness.py``.
