@@ -165,8 +165,24 @@ def test_custom_layers_save_and_load(tmp_path):
 
 
 def test_unknown_name_is_refused_with_the_valid_names():
-  with pytest.raises(ValueError, match=r"name must be one of mlp, .*mixnet_s; got 'nope'"):
+  with pytest.raises(ValueError,
+                     match=r"name must be one of mlp, .*mixnet_s, .*_compact; got 'nope'"):
     models.get_model("nope", (28, 28, 1), 10)
+
+
+@pytest.mark.parametrize("name,prunable,depthwise,se", [
+    ("mobilenetv2_compact", 42_208, 5, 0), ("efficientnet_compact", 55_008, 5, 5)])
+def test_compact_networks_are_bn_depthwise_inverted_residuals(name, prunable, depthwise, se):
+  model = models.get_model(name, (28, 28), 10)
+  kinds = [type(l).__name__ for l in model.layers]
+  assert kinds.count("DepthwiseConv2D") == depthwise
+  # Stem, block 1 (no expansion: depthwise + projection), 4 expanding blocks x 3, head.
+  assert kinds.count("BatchNormalization") == 1 + 2 + 3 * 4 + 1
+  assert sum(l.name.endswith("_se_reduce") for l in model.layers) == se
+  assert sum(l.name.endswith("_add") for l in model.layers) == 3  # Blocks 1, 3, 5: same shape.
+  report = ltp_tf.sparsity_report(ltp_tf.prune_low_magnitude_learned(model))
+  assert report.size == prunable and report.sparsity == 0.0
+  assert model.output_shape == (None, 10)
 
 
 def test_mlp_needs_hidden():
