@@ -424,3 +424,63 @@ def test_keras_application_wraps_trains_a_step_and_strips_to_the_hard_model(name
   assert not ltp_tf.collect_wrappers(stripped)
   np.testing.assert_allclose(stripped.predict(x, verbose=0), pruned.predict(x, verbose=0),
                              atol=1e-5)
+
+
+class _Reader(keras.callbacks.Callback):
+  """At each batch begin, reads the global sparsity and soft L0 at the host (after a JAX
+  state sync); at each batch end, keeps the batch logs."""
+
+  def __init__(self):
+    super().__init__()
+    self.read, self.logs = {}, {}
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if hasattr(self.model, "jax_state_sync"):
+      self.model.jax_state_sync()
+    wrappers = ltp_tf.collect_wrappers(self.model)
+    l0 = sum(float(np.asarray(w.soft_l0())) for w in wrappers)
+    self.read[batch] = (ltp_tf.sparsity_report(self.model).sparsity, l0)
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.logs[batch] = dict(logs)
+
+
+def test_batch_logs_every_n_steps_are_the_host_reading_and_leave_dispatch_async():
+  model, reader = _pruned(l0_lambda=1e-2), _Reader()
+  schedule = ltp_tf.LTPPruningSchedule(log_every_n_steps=2)
+  x, y = _data()
+  model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[schedule, reader])
+  logged = [b for b in sorted(reader.logs) if "sparsity" in reader.logs[b]]
+  assert logged == list(range(8))  # From fit's start on (read at on_train_begin).
+  for b in (2, 4, 6):  # Read after steps 2, 4, 6, before the next: what the reader read.
+    assert reader.logs[b]["sparsity"] == pytest.approx(reader.read[b][0], abs=1e-9)
+    assert reader.logs[b]["soft_l0"] == pytest.approx(reader.read[b][1], rel=1e-5)
+    assert reader.logs[b + 1]["soft_l0"] == reader.logs[b]["soft_l0"]  # Cached in between.
+  assert len({reader.logs[b]["soft_l0"] for b in (0, 2, 4, 6)}) == 4  # Fresh at each visit.
+  # The only batch-end hook only adds cached floats: JAX keeps dispatching asynchronously
+  # (TensorFlow's trainer never does); a callback reading tensors per step would stop it.
+  callbacks = keras.callbacks.CallbackList([schedule], model=model)
+  assert callbacks._async_train == (BACKEND != "tensorflow")  # pylint: disable=protected-access
+  assert not keras.callbacks.CallbackList([schedule, reader], model=model)._async_train  # pylint: disable=protected-access
+
+
+def test_ltp_summaries_write_the_epoch_stats(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model = _pruned(l0_lambda=1e-2)
+  x, y = _data()
+  history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[
+      ltp_tf.LTPPruningSchedule(), ltp_tf.LTPSummaries(str(tmp_path))])
+  scalars = {}
+  for path in tmp_path.glob("events.out.tfevents.*"):
+    for record in tf.data.TFRecordDataset(str(path)):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append(
+            (event.step, float(tf.make_ndarray(value.tensor))))
+  assert scalars["ltp/global_sparsity"] == [
+      (e, pytest.approx(s, abs=1e-6)) for e, s in enumerate(history.history["sparsity"])]
+  assert [s for _, s in scalars["ltp/soft_l0"]] == pytest.approx(history.history["soft_l0"],
+                                                                  rel=1e-6)
+  for layer in ("conv", "dw", "fc"):
+    assert [e for e, _ in scalars[f"ltp/{layer}/kernel/threshold"]] == [0, 1]
+    assert f"ltp/{layer}/kernel/keep_ratio" in scalars

@@ -11,6 +11,12 @@ The per-step work happens inside the train step (``ltp_tf.keras3.wrapper``: the 
     regardless) and adds ``sparsity`` and ``soft_l0`` to the logs.
 Nothing is read or written between the steps of an epoch: no host sync per step.
 
+Every host visit between steps happens in ``on_train_batch_begin`` (synchronous in every
+Keras 3 trainer, and given no logs to convert), after the previous step: batch logs every
+``log_every_n_steps`` steps (the stats are read there and cached; ``on_train_batch_end`` only
+adds the cached floats to the logs, so the callback declares itself ``async_safe``: on JAX
+Keras 3 keeps dispatching steps asynchronously, as without this callback).
+
 Target-sparsity mode reuses the tf_keras half's controller and landing at the host: every
 ``control_every_n_steps`` steps the global sparsity is read and every ``l0_lambda`` multiplied
 by ``sparsity_target.LambdaController``'s factor, and the hard prune that ends the soft phase
@@ -37,6 +43,8 @@ class Keras3Schedule:
     self._step_count = 0
     self._epoch_start = 0
     self._soft = True  # Host-side flag: JAX's fit purges the variables between syncs.
+    self._visited = 0  # Step count of the last host visit (none at a fit's first step).
+    self._batch_logs = {}
 
   @property
   def model(self):
@@ -80,7 +88,8 @@ class Keras3Schedule:
     for w in self.wrappers:
       if not w._ltp_built:  # pylint: disable=protected-access
         raise ValueError(f"Wrapper '{w.name}' is not built; build the model before fit.")
-    self._step_count = self._epoch_start = self._iterations()
+    self._step_count = self._epoch_start = self._visited = self._iterations()
+    self._batch_logs = self.current_logs()
     soft = self._soft = not all(w.is_hard for w in self.wrappers)
     target = cb._target()  # pylint: disable=protected-access
     cb._controller = None if target is None or not soft else cb._make_controller(target)  # pylint: disable=protected-access
@@ -104,26 +113,42 @@ class Keras3Schedule:
       cb._hard_prune()  # pylint: disable=protected-access  (resuming past the soft phase)
     self._soft = not all(w.is_hard for w in self.wrappers)
 
-  def on_train_batch_end(self, batch):
-    if self.controller is None:  # Plain mode: the step decides; nothing to do between steps.
-      return
+  def on_train_batch_begin(self, batch):
+    """The host visits, every ``control_every_n_steps`` / ``log_every_n_steps`` steps done."""
     cb = self.callback
-    before, self._step_count = self._step_count, self._epoch_start + batch + 1
-    if not self._soft:
+    before, self._step_count = self._step_count, self._epoch_start + batch
+    if self._step_count == self._visited:
       return
-    if self._step_count % cb.control_every_n_steps == 0:
-      self._sync()
+    control = (self.controller is not None and self._soft and
+               self._step_count % cb.control_every_n_steps == 0)
+    land = (self.controller is not None and self._soft and cb.soft_steps is not None and
+            before < cb.soft_steps <= self._step_count)
+    log = cb.log_every_n_steps and batch and batch % cb.log_every_n_steps == 0
+    if not (control or land or log):
+      return
+    self._visited = self._step_count
+    self._sync()
+    if control:
       factor = self.controller.factor(self._step_count,
                                       report.sparsity_report(self.wrappers).sparsity)
       for w in self.wrappers:
         w.l0_lambda.assign(w.l0_lambda.value * factor)
-    if cb.soft_steps is not None and before < cb.soft_steps <= self._step_count:
-      self._sync()
+    if land:
       cb._hard_prune()  # pylint: disable=protected-access  (lands on the target)
       self._soft = False
+    if log:
+      self._batch_logs = self.current_logs()
+      cb._check_finite(self._batch_logs, None)  # pylint: disable=protected-access
+
+  def on_train_batch_end(self, logs):
+    """Adds the stats read at the last visit; nothing else (may run in Keras' thread)."""
+    if logs is not None and self.callback.log_every_n_steps:
+      logs.update(self._batch_logs)
 
   def on_epoch_end(self, epoch, logs):
     cb = self.callback
+    # Before the hard prune: NaN thresholds would otherwise freeze an all-zero mask.
+    cb._check_finite(self.current_logs(), (logs or {}).get("loss"))  # pylint: disable=protected-access
     if (cb.soft_epochs is not None and epoch + 1 >= cb.soft_epochs) or (
         cb.soft_steps is not None and self._iterations() >= cb.soft_steps):
       # Nothing where the step switched; a fit that ends at soft_steps exactly gets its hard
@@ -137,9 +162,17 @@ class Keras3Schedule:
 
   def current_logs(self):
     """``{"sparsity", "soft_l0"}`` read at the host, and ``l0_lambda`` in target mode."""
-    stats = report.sparsity_report(self.wrappers)
-    soft_l0 = sum(float(_flavour.to_numpy(w.soft_l0())) for w in self.wrappers)
-    logs = {"sparsity": float(stats.sparsity), "soft_l0": float(np.float32(soft_l0))}
-    if self.controller is not None:
+    logs = self.callback._stats() or {}  # pylint: disable=protected-access
+    if logs and self.controller is not None:
       logs["l0_lambda"] = float(_flavour.to_numpy(self.wrappers[0].l0_lambda.value))
     return logs
+
+
+def host_stats(wrappers):
+  """``{"sparsity": global sparsity, "soft_l0": summed soft L0}`` as floats, read at the host
+  (None before every wrapper is built). The Keras 3 ``_Stats`` of ``ltp_tf.callbacks``."""
+  if not all(w._ltp_built for w in wrappers):  # pylint: disable=protected-access
+    return None
+  stats = report.sparsity_report(wrappers)
+  soft_l0 = sum(float(_flavour.to_numpy(w.soft_l0())) for w in wrappers)
+  return {"sparsity": float(stats.sparsity), "soft_l0": float(np.float32(soft_l0))}
