@@ -484,3 +484,101 @@ def test_ltp_summaries_write_the_epoch_stats(tmp_path):
   for layer in ("conv", "dw", "fc"):
     assert [e for e, _ in scalars[f"ltp/{layer}/kernel/threshold"]] == [0, 1]
     assert f"ltp/{layer}/kernel/keep_ratio" in scalars
+
+
+MIXED_POLICY = {"tensorflow": "mixed_float16", "jax": "mixed_bfloat16"}.get(BACKEND,
+                                                                           "mixed_float16")
+
+
+def _two_soft_steps_then_hard(policy):
+  """(thresholds before, after 2 soft steps, the model after a 3rd, hard step) under policy."""
+  keras.mixed_precision.set_global_policy(policy)
+  try:
+    model = _pruned(l0_lambda=1e-3, threshold_lr=3e-4, temperature=0.1)  # T0 0.1: all move.
+    before = _taus(model)
+    x, y = _data()
+    model.fit(x[:32], y[:32], batch_size=16, shuffle=False, verbose=0,
+              callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=2)])
+    after = _taus(model)
+    model.fit(x[32:48], y[32:48], batch_size=16, verbose=0,
+              callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=2)])
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  return before, after, model
+
+
+def test_mixed_precision_thresholds_stay_float32_learn_and_strip_to_float32_kernels():
+  before, after, model = _two_soft_steps_then_hard(MIXED_POLICY)
+  ref_before, ref_after, _ = _two_soft_steps_then_hard("float32")
+  wrappers = ltp_tf.collect_wrappers(model)
+  for w in wrappers:
+    assert w.layer.dtype_policy.name == MIXED_POLICY and w.is_hard
+    assert {str(v.dtype) for v in w._theta + w._frozen + w.pruned_variables} == {"float32"}  # pylint: disable=protected-access
+  x, _ = _data()
+  out_dtype = keras.backend.standardize_dtype(model(x[:2]).dtype)
+  assert out_dtype == MIXED_POLICY.split("_")[1]  # The model computes in 16 bits.
+  # The thresholds' eq. (11) step, on gradients through the low-precision forward pass (a
+  # LossScaleOptimizer's scale removed on float16): the float32 run's, to that precision.
+  np.testing.assert_allclose(before, ref_before, rtol=1e-6)
+  assert np.all(np.abs(ref_after - ref_before) > 1e-4 * ref_before)
+  np.testing.assert_allclose(after - before, ref_after - ref_before, rtol=0.1)
+  stripped = ltp_tf.strip_pruning(model)
+  for name in ("conv", "dw", "fc"):
+    assert str(stripped.get_layer(name).weights[0].dtype) == "float32"
+  np.testing.assert_array_equal(stripped.predict(x, verbose=0), model.predict(x, verbose=0))
+  assert ltp_tf.sparsity_report(stripped).kept == ltp_tf.sparsity_report(model).kept
+
+
+class SubclassedNet(keras.Model):
+  """Wrappers made in ``__init__``, built by fit (JAX: a symbolic build in a stateless scope;
+  TensorFlow: in the first train step)."""
+
+  def __init__(self):
+    super().__init__()
+    ltp = dict(l0_lambda=1e-2, temperature=0.1, threshold_lr=1e-3)
+    self.fc1 = PruneLearnedThreshold(L.Dense(16, activation="relu"), **ltp)
+    self.block = keras.Sequential([PruneLearnedThreshold(L.Dense(8), **ltp)])
+    self.out = L.Dense(4)
+
+  def call(self, x, training=None):
+    return self.out(self.block(self.fc1(x, training=training), training=training))
+
+
+class _NoTraining(SubclassedNet):
+
+  def call(self, x):  # pylint: disable=arguments-differ
+    return super().call(x)
+
+
+def _subclassed_fit(n, schedule, cls=SubclassedNet):
+  keras.utils.set_random_seed(0)
+  model = cls()
+  model.compile(keras.optimizers.SGD(0.05), _LOSS)
+  x, y = _mlp_data()
+  history = model.fit(x[:n], y[:n], batch_size=16, shuffle=False, verbose=0, callbacks=[schedule])
+  return model, history
+
+
+def test_subclassed_model_with_wrappers_in_init_trains_switches_mid_epoch_and_refuses_cloning():
+  k = 3  # Mid-epoch: the switch inside step 4 of the one epoch of 4.
+  schedule = ltp_tf.LTPPruningSchedule(soft_steps=k)
+  model, history = _subclassed_fit(64, schedule)
+  reference, _ = _subclassed_fit(16 * k, ltp_tf.LTPPruningSchedule())  # k soft steps only.
+  wrappers = ltp_tf.collect_wrappers(model)
+  assert len(wrappers) == 2 and wrappers == schedule._wrappers  # pylint: disable=protected-access
+  for w, r in zip(wrappers, ltp_tf.collect_wrappers(reference)):
+    assert w.is_hard and int(w.step.numpy()) == 4 and not r.is_hard
+    temperature = k3_math.temperature(r.pruned_variables[0].value, 0.1)  # Eq. (15) at build:
+    assert float(r.temperatures[0].numpy()) != pytest.approx(float(temperature))  # not now,
+    np.testing.assert_allclose(w.temperatures[0].numpy(), r.temperatures[0].numpy())  # same.
+    np.testing.assert_allclose(float(w._frozen[0].numpy()), float(r.thresholds[0]), rtol=1e-5)  # pylint: disable=protected-access
+    assert float(w._frozen[0].numpy()) > 0  # pylint: disable=protected-access
+  assert 0 < history.history["sparsity"][0] < 1
+  with pytest.raises(ValueError, match=r"subclassed model.*Sequential or functional"):
+    ltp_tf.strip_pruning(model)
+  with pytest.raises(ValueError, match=r"subclassed model.*PruneLearnedThreshold\(\.\.\.\) in "
+                                       r"its __init__"):
+    ltp_tf.prune_low_magnitude_learned(SubclassedNet())
+  if BACKEND == "jax":  # Its trainer passes no training=True to such a call().
+    with pytest.raises(ValueError, match=r"call\(\) takes no `training`.*training=None"):
+      _subclassed_fit(16, ltp_tf.LTPPruningSchedule(), cls=_NoTraining)

@@ -28,6 +28,9 @@ one host round trip per ``control_every_n_steps`` steps (20 by default), as on t
 per step.
 """
 
+import inspect
+
+import keras
 import numpy as np
 
 from ltp_tf import _flavour
@@ -44,6 +47,7 @@ class Keras3Schedule:
     self._epoch_start = 0
     self._soft = True  # Host-side flag: JAX's fit purges the variables between syncs.
     self._visited = 0  # Step count of the last host visit (none at a fit's first step).
+    self._unbuilt = False  # Wrappers that the first train step builds (subclassed models).
     self._batch_logs = {}
 
   @property
@@ -85,25 +89,31 @@ class Keras3Schedule:
       raise ValueError("LTPPruningSchedule needs a compiled Keras 3 model (model.compile(...)): "
                        "its optimizer's step is where the thresholds learn.")
     optimizer_lib.install(optimizer)
-    for w in self.wrappers:
-      if not w._ltp_built:  # pylint: disable=protected-access
-        raise ValueError(f"Wrapper '{w.name}' is not built; build the model before fit.")
+    _check_training_argument(self.model)
     self._step_count = self._epoch_start = self._visited = self._iterations()
     self._batch_logs = self.current_logs()
+    # A subclassed model on TensorFlow builds its layers in the first train step: those
+    # wrappers count as soft and get their counters at the first batch after it.
+    built = [w for w in self.wrappers if w._ltp_built]  # pylint: disable=protected-access
+    self._unbuilt = len(built) < len(self.wrappers)
     soft = self._soft = not all(w.is_hard for w in self.wrappers)
     target = cb._target()  # pylint: disable=protected-access
     cb._controller = None if target is None or not soft else cb._make_controller(target)  # pylint: disable=protected-access
     if self.controller is not None:
-      for w in self.wrappers:
+      for w in built:
         if float(_flavour.to_numpy(w.l0_lambda.value)) == 0.0:
           raise ValueError(f"Wrapper '{w.name}' has l0_lambda = 0, which target-sparsity "
                            "mode cannot scale; start from a positive l0_lambda.")
-    hard_at = self._hard_at_step()
-    for w in self.wrappers:
-      w.step.assign(self._step_count)
-      w.hard_at_step.assign(hard_at)
+    self._set_counters(built)
     if cb.soft_steps is not None and self._step_count >= cb.soft_steps:
       cb._hard_prune()  # pylint: disable=protected-access
+
+  def _set_counters(self, wrappers):
+    """Aligns ``wrappers``' step with the optimizer's and sets their switch step."""
+    hard_at = self._hard_at_step()
+    for w in wrappers:
+      w.step.assign(self._step_count)
+      w.hard_at_step.assign(hard_at)
 
   def on_epoch_begin(self, epoch):
     self._step_count = self._epoch_start = self._iterations()  # Synced at epoch boundaries.
@@ -117,6 +127,10 @@ class Keras3Schedule:
     """The host visits, every ``control_every_n_steps`` / ``log_every_n_steps`` steps done."""
     cb = self.callback
     before, self._step_count = self._step_count, self._epoch_start + batch
+    if self._unbuilt and all(w._ltp_built for w in self.wrappers):  # pylint: disable=protected-access
+      self._sync()  # Built by the first step (subclassed model): counters as at train begin.
+      self._set_counters(self.wrappers)
+      self._unbuilt = False
     if self._step_count == self._visited:
       return
     control = (self.controller is not None and self._soft and
@@ -176,3 +190,19 @@ def host_stats(wrappers):
   stats = report.sparsity_report(wrappers)
   soft_l0 = sum(float(_flavour.to_numpy(w.soft_l0())) for w in wrappers)
   return {"sparsity": float(stats.sparsity), "soft_l0": float(np.float32(soft_l0))}
+
+
+def _check_training_argument(model):
+  """Raises for a subclassed model whose ``call`` takes no ``training`` on JAX, whose trainer
+  then runs every layer in inference mode: the wrappers would never count steps nor switch."""
+  if keras.backend.backend() != "jax" or isinstance(model, keras.Sequential):
+    return
+  if hasattr(model, "_run_through_graph"):  # Functional.
+    return
+  if "training" not in inspect.signature(model.call).parameters:
+    raise ValueError(
+        f"Model '{model.name}' is a subclassed model whose call() takes no `training` "
+        "argument: on JAX, fit then runs its layers in inference mode, so LTP's wrappers "
+        "would not count steps nor switch to hard pruning (nor would Dropout or "
+        "BatchNormalization train). Define `def call(self, x, training=None)` and pass "
+        "`training=training` to the layers it calls.")
