@@ -63,10 +63,7 @@ class Keras3Schedule:
     return self.callback._controller  # pylint: disable=protected-access
 
   def _sync(self):
-    """Writes JAX's in-fit state back to the variables (``fit`` then re-reads them)."""
-    sync = getattr(self.model, "jax_state_sync", None)
-    if sync is not None:
-      sync()
+    _flavour.sync_state(self.model)
 
   def _iterations(self):
     return int(_flavour.to_numpy(self.model.optimizer.iterations))
