@@ -96,11 +96,12 @@ def load_data(network, data_dir=None):
   return (x, y), test
 
 
-def compile_sgd(model, lr):
-  """The benchmarks' one recipe: SGD with momentum 0.9, logits cross-entropy, accuracy."""
-  model.compile(keras.optimizers.SGD(lr, momentum=0.9),
-                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+def compile_sgd(model, lr, k=keras):
+  """The benchmarks' one recipe: SGD with momentum 0.9, logits cross-entropy, accuracy (``k``:
+  the model's Keras, tf_keras by default)."""
+  model.compile(k.optimizers.SGD(lr, momentum=0.9),
+                k.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")])
   return model
 
 
@@ -108,8 +109,9 @@ def _cosine(lr, epochs):
   return lambda epoch: lr * 0.5 * (1 + np.cos(np.pi * epoch / max(epochs, 1)))
 
 
-def build(network, input_shape, num_classes):
-  return models.get_model(network.model, input_shape, num_classes, **network.model_kwargs)
+def build(network, input_shape, num_classes, keras_module=None):
+  return models.get_model(network.model, input_shape, num_classes, keras_module=keras_module,
+                          **network.model_kwargs)
 
 
 def dense_checkpoint(network, seed, data, workdir, verbose=0):

@@ -69,7 +69,7 @@ def _reexec_for_keras3(config):
   """A ``config.keras = 3`` run needs ``KERAS_BACKEND`` set, and ``TF_USE_LEGACY_KERAS``
   unset, before the first import of TensorFlow or keras, which this process is past: it
   runs again, as ``python -m ltp_tf_cli`` with the same arguments, on ``config.backend``."""
-  if config.get("keras", 2) != 3:
+  if getattr(config, "keras", 2) != 3:
     return
   if os.environ.get(ltp_tf_cli.KERAS3_BACKEND_ENV) == config.backend:
     return  # The re-executed process.

@@ -103,7 +103,7 @@ def keras_of(config):
   Raises:
     ValueError: for another ``config.keras``, or a Keras 3 backend other than the process's.
   """
-  version = config.get("keras", 2)
+  version = getattr(config, "keras", 2)
   if version == 2:
     return keras
   if version != 3:
