@@ -9,11 +9,12 @@ The per-step work happens inside the train step (``ltp_tf.keras3.wrapper``: the 
     hard-prunes if ``soft_epochs`` is reached and the epoch length was unknown, re-zeroes
     the pruned weights (momentum moves them during an epoch; the forward pass masks them
     regardless) and adds ``sparsity`` and ``soft_l0`` to the logs.
-Nothing is read or written between the steps of an epoch: no host sync per step.
+In plain mode nothing is written between the steps of an epoch, and the only read is the
+batch logs' every ``log_every_n_steps`` steps: no host sync per step.
 
 Every host visit between steps happens in ``on_train_batch_begin`` (synchronous in every
-Keras 3 trainer, and given no logs to convert), after the previous step: batch logs every
-``log_every_n_steps`` steps (the stats are read there and cached; ``on_train_batch_end`` only
+Keras 3 trainer, and given no logs to convert), after the previous step (the stats for the
+batch logs are read there and cached; ``on_train_batch_end`` only
 adds the cached floats to the logs, so the callback declares itself ``async_safe``: on JAX
 Keras 3 keeps dispatching steps asynchronously, as without this callback).
 
