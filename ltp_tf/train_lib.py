@@ -201,15 +201,22 @@ class _Keras3Checkpoint:
     self.epoch = trail.read_json(self._files[2], {"epoch": 0})["epoch"]
     if self.epoch:
       model.load_weights(self._files[0])
+      slots = self._slots()
       with np.load(self._files[1]) as saved:
-        for i, v in enumerate(model.optimizer.variables):
-          v.assign(saved[f"v{i}"])
+        if set(saved.files) != set(slots):
+          raise ValueError(f"Checkpoint {self._files[1]} holds optimizer variables "
+                           f"{sorted(saved.files)}, this optimizer {sorted(slots)}.")
+        for name, v in slots.items():
+          v.assign(saved[name])
+
+  def _slots(self):
+    """The optimizer's variables by path without the optimizer's own (numbered) name."""
+    return {v.path.split("/", 1)[-1]: v for v in self.model.optimizer.variables}
 
   def save(self, epoch):
     os.makedirs(self.directory, exist_ok=True)
     self.model.save_weights(self._files[0])
-    np.savez(self._files[1], **{f"v{i}": _flavour.to_numpy(v)
-                                for i, v in enumerate(self.model.optimizer.variables)})
+    np.savez(self._files[1], **{k: _flavour.to_numpy(v) for k, v in self._slots().items()})
     trail.write_json(self._files[2], {"epoch": epoch})
 
 

@@ -582,3 +582,26 @@ def test_subclassed_model_with_wrappers_in_init_trains_switches_mid_epoch_and_re
   if BACKEND == "jax":  # Its trainer passes no training=True to such a call().
     with pytest.raises(ValueError, match=r"call\(\) takes no `training`.*training=None"):
       _subclassed_fit(16, ltp_tf.LTPPruningSchedule(), cls=_NoTraining)
+
+
+def test_train_lib_checkpoint_restores_weights_phase_and_optimizer_and_continues_identically(
+    tmp_path):
+  from ltp_tf import train_lib  # pylint: disable=g-import-not-at-top
+  sgd = lambda: keras.optimizers.SGD(0.05, momentum=0.9)  # noqa: E731  (momentum state)
+  model = _pruned(sgd())
+  model.optimizer.build(model.trainable_variables)  # As train_lib.Run.fit does.
+  _fit(model, ltp_tf.LTPPruningSchedule(soft_steps=2))  # Hard from step 3 of 4.
+  train_lib._Keras3Checkpoint(model, str(tmp_path)).save(3)  # pylint: disable=protected-access
+  fresh = _pruned(sgd())
+  fresh.optimizer.build(fresh.trainable_variables)  # As train_lib.Run.fit does.
+  assert not fresh.get_layer("ltp_fc").is_hard
+  restored = train_lib._Keras3Checkpoint(fresh, str(tmp_path))  # pylint: disable=protected-access
+  assert restored.epoch == 3 and fresh.get_layer("ltp_fc").is_hard
+  for a, b in zip(model.weights + model.optimizer.variables,
+                  fresh.weights + fresh.optimizer.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+  assert int(fresh.optimizer.iterations.numpy()) == STEPS_PER_EPOCH
+  for m in (model, fresh):
+    _fit(m, ltp_tf.LTPPruningSchedule(soft_steps=2))
+  for a, b in zip(model.weights, fresh.weights):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
