@@ -12,6 +12,13 @@ round, and the ratios to the plain model. That is repeated in ``--repeats`` fres
 its range. Peak memory (max RSS) is measured
 in a fresh subprocess per model, trained for 20 steps on random inputs of the data's shape,
 next to a baseline process that builds no model. Writes ``cost.json`` and ``cost.md``.
+
+Keras 3 rows (``--kerases``, networks ``lenet300`` and ``lenet5``): the same plain / LTP soft /
+LTP hard turns, on a Keras 3 model, in processes of their own on ``KERAS_BACKEND=tensorflow``
+and ``jax`` (no TFMOT row, no memory). The step timer's batch hooks make every step wait for
+its result (on JAX too), the same for every variant.
+
+  python benchmarks/cost.py --networks=lenet5,lenet300 --kerases=tensorflow,jax
 """
 
 import json
@@ -38,15 +45,30 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Independent processes per network
                                 "gives the median of their ratios and the range.")
 _MEMORY_CHILD = flags.DEFINE_string("memory_child", None, "Internal: network,variant.")
 _STEPS_CHILD = flags.DEFINE_string("steps_child", None, "Internal: network.")
+_KERASES = flags.DEFINE_list(
+    "kerases", ["tf_keras", "tensorflow", "jax"], "tf_keras rows, and Keras 3 rows per backend "
+    "(tensorflow, jax; for the networks in KERAS3_NETWORKS).")
 
 VARIANTS = ("plain", "ltp_soft", "ltp_hard", "tfmot")
+KERAS3_VARIANTS = ("plain", "ltp_soft", "ltp_hard")
+KERAS3_NETWORKS = ("lenet300", "lenet5")
+
+
+def _keras3():
+  """Keras 3 in a Keras 3 child process (``KERAS_BACKEND`` set, no ``TF_USE_LEGACY_KERAS``);
+  None in a tf_keras one."""
+  if "KERAS_BACKEND" not in os.environ:
+    return None
+  import keras  # pylint: disable=g-import-not-at-top
+  return keras
 
 
 def make(network, variant, input_shape, num_classes, steps_per_epoch):
   """(model, callbacks) of ``variant``, compiled with the benchmark's optimizer."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import ltp_tf  # pylint: disable=g-import-not-at-top
-  model = harness.build(network, input_shape, num_classes)
+  k3 = _keras3()
+  model = harness.build(network, input_shape, num_classes, keras_module=k3)
   callbacks = []
   if variant.startswith("ltp"):
     model = ltp_tf.prune_low_magnitude_learned(model, l0_lambda=network.l0_lambda)
@@ -60,6 +82,8 @@ def make(network, variant, input_shape, num_classes, steps_per_epoch):
     import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
     model = harness._wrap_tfmot(model, 0.9, 100 * steps_per_epoch)  # pylint: disable=protected-access
     callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
+  if k3 is not None:
+    return harness.compile_sgd(model, network.learning_rate, k=k3), callbacks
   return harness.compile_sgd(model, network.learning_rate), callbacks
 
 
@@ -90,9 +114,10 @@ def measure(network, data, steps, rounds):
   n = steps * network.batch_size
   x, y = x[:n], y[:n]
   num_classes = int(y.max()) + 1
-  built = {v: make(network, v, x.shape[1:], num_classes, steps) for v in VARIANTS}
-  wall = {v: [] for v in VARIANTS}
-  cpu = {v: [] for v in VARIANTS}
+  variants = VARIANTS if _keras3() is None else KERAS3_VARIANTS
+  built = {v: make(network, v, x.shape[1:], num_classes, steps) for v in variants}
+  wall = {v: [] for v in variants}
+  cpu = {v: [] for v in variants}
   for r in range(rounds):
     for v, (model, callbacks) in built.items():
       timer = _step_timer()
@@ -103,35 +128,42 @@ def measure(network, data, steps, rounds):
         wall[v] += timer.times[1:]
         cpu[v].append((time.process_time() - start) / steps)
   out = {}
-  for v in VARIANTS:
+  for v in variants:
     out[v] = {"step_ms_median": 1e3 * float(np.median(wall[v])),
               "step_ms_p90": 1e3 * float(np.percentile(wall[v], 90)),
               "cpu_ms_per_step": 1e3 * float(np.median(cpu[v])), "steps": len(wall[v])}
-  for v in VARIANTS:
+  for v in variants:
     out[v]["wall_ratio"] = out[v]["step_ms_median"] / out["plain"]["step_ms_median"]
     out[v]["cpu_ratio"] = out[v]["cpu_ms_per_step"] / out["plain"]["cpu_ms_per_step"]
   return out
 
 
-def _child(args, data_dir):
+def _child(args, data_dir, backend=None):
+  """This script with ``args`` in a fresh process (``backend``: on Keras 3 there); its last
+  line of output."""
   cmd = [sys.executable, os.path.abspath(__file__), *args]
   if data_dir:
     cmd.append(f"--data_dir={data_dir}")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  env.pop("KERAS_BACKEND", None)
+  if backend:
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    env["KERAS_BACKEND"] = backend
   result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600,
                           check=True)
   return result.stdout.strip().splitlines()[-1]
 
 
-def repeated_steps(network_name, data_dir, steps, rounds, repeats):
-  """``measure`` in ``repeats`` fresh processes: per variant the median of each ratio over
-  the processes, its range, and every process's numbers (the spread between processes on a
-  shared VM is larger than within one)."""
+def repeated_steps(network_name, data_dir, steps, rounds, repeats, backend=None):
+  """``measure`` in ``repeats`` fresh processes (on Keras 3 and ``backend`` if given): per
+  variant the median of each ratio over the processes, its range, and every process's numbers
+  (the spread between processes on a shared VM is larger than within one)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   runs = [json.loads(_child([f"--steps_child={network_name}", f"--steps={steps}",
-                             f"--rounds={rounds}"], data_dir)) for _ in range(repeats)]
+                             f"--rounds={rounds}"], data_dir, backend))
+          for _ in range(repeats)]
   out = {}
-  for v in VARIANTS:
+  for v in runs[0]:
     out[v] = {key: float(np.median([r[v][key] for r in runs])) for key in runs[0][v]}
     for key in ("wall_ratio", "cpu_ratio"):
       out[v][key + "_range"] = [min(r[v][key] for r in runs), max(r[v][key] for r in runs)]
@@ -186,11 +218,13 @@ def markdown(results):
 
   for name, r in results.items():
     for v in VARIANTS:
+      if v not in r["steps"]:
+        continue
       m = r["steps"][v]
-      mem = r["memory_mb"][v]
+      memory = r.get("memory_mb")
+      mem = (f"{memory[v]:.0f} | {memory[v] - memory['none']:.0f}" if memory else "– | –")
       lines.append(f"| {name} | {v} | {m['step_ms_median']:.2f} | {ratio(m, 'wall_ratio')} | "
-                   f"{m['cpu_ms_per_step']:.2f} | {ratio(m, 'cpu_ratio')} | {mem:.0f} | "
-                   f"{mem - r['memory_mb']['none']:.0f} |")
+                   f"{m['cpu_ms_per_step']:.2f} | {ratio(m, 'cpu_ratio')} | {mem} |")
   return "\n".join(lines) + "\n"
 
 
@@ -208,6 +242,15 @@ def main(argv):
   results = {}
   for name in _NETWORKS.value:
     network = harness.NETWORKS[name]
+    for backend in [k for k in _KERASES.value if k != "tf_keras"]:
+      if name not in KERAS3_NETWORKS:
+        continue
+      row = f"{name} (Keras 3, {backend})"
+      results[row] = {"batch_size": network.batch_size, "steps": repeated_steps(
+          name, _DATA_DIR.value, _STEPS.value, _ROUNDS.value, _REPEATS.value, backend)}
+      print(markdown({row: results[row]}), flush=True)
+    if "tf_keras" not in _KERASES.value:
+      continue
     results[name] = {
         "batch_size": network.batch_size,
         "steps": repeated_steps(name, _DATA_DIR.value, _STEPS.value, _ROUNDS.value,

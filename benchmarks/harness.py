@@ -109,18 +109,16 @@ def load_data(network, data_dir=None):
   return (x, y), test
 
 
-OPTIMIZERS = {"sgd": lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
-              "adam": keras.optimizers.Adam}
-
-
-def compile_sgd(model, lr, optimizer="sgd"):
-  """The benchmarks' one recipe: SGD with momentum 0.9 (or Adam), logits cross-entropy,
-  accuracy."""
-  if optimizer not in OPTIMIZERS:
-    raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
-  model.compile(OPTIMIZERS[optimizer](lr),
-                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+def compile_sgd(model, lr, optimizer="sgd", k=keras):
+  """The benchmarks' one recipe: SGD with momentum 0.9 (or ``optimizer="adam"``), logits
+  cross-entropy, accuracy (``k``: the model's Keras, tf_keras by default)."""
+  optimizers = {"sgd": lambda: k.optimizers.SGD(lr, momentum=0.9),
+                "adam": lambda: k.optimizers.Adam(lr)}
+  if optimizer not in optimizers:
+    raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {optimizer!r}")
+  model.compile(optimizers[optimizer](),
+                k.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")])
   return model
 
 
@@ -128,8 +126,9 @@ def _cosine(lr, epochs):
   return lambda epoch: lr * 0.5 * (1 + np.cos(np.pi * epoch / max(epochs, 1)))
 
 
-def build(network, input_shape, num_classes):
-  return models.get_model(network.model, input_shape, num_classes, **network.model_kwargs)
+def build(network, input_shape, num_classes, keras_module=None):
+  return models.get_model(network.model, input_shape, num_classes, keras_module=keras_module,
+                          **network.model_kwargs)
 
 
 def dense_checkpoint(network, seed, data, workdir, verbose=0):

@@ -116,3 +116,12 @@ def to_numpy(x):
   elif hasattr(x, "numpy"):
     x = x.numpy()
   return np.asarray(x)
+
+
+def sync_state(model):
+  """Writes the state that JAX's ``fit`` holds outside the variables during an epoch back to a
+  Keras 3 ``model``'s variables (``fit`` re-reads them before its next step); a no-op for any
+  other model. Call it before reading variables from a callback mid-epoch."""
+  sync = getattr(model, "jax_state_sync", None)
+  if sync is not None:
+    sync()

@@ -1,5 +1,6 @@
 """Keras callbacks: the LTP phase schedule and TensorBoard summaries."""
 
+import functools
 import math
 import warnings
 
@@ -25,7 +26,10 @@ def _set_wrappers(callback, model, who):
   """Finds ``model``'s wrappers; keeps the traced stats function if they are the same ones
   (``fit`` calls ``set_model`` each time: one fit per epoch must not retrace every epoch)."""
   wrappers = _wrappers_or_raise(model, who)
-  if callback._stats is None or [id(w) for w in wrappers] != [id(w) for w in callback._wrappers]:
+  if _flavour.is_keras3(model):  # Read at the host (the variables may not be TF's).
+    from ltp_tf.keras3 import schedule  # pylint: disable=g-import-not-at-top
+    callback._stats = functools.partial(schedule.host_stats, wrappers)
+  elif callback._stats is None or [id(w) for w in wrappers] != [id(w) for w in callback._wrappers]:
     callback._stats = _Stats(wrappers)
   callback._wrappers = wrappers
 
@@ -133,6 +137,9 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     # Batch logs stay tensors: no device sync per step just because this callback has batch
     # hooks (it only adds Python floats to them).
     self._supports_tf_logs = True
+    # Keras 3: on_train_batch_end only adds cached floats to the logs (the host visits are in
+    # on_train_batch_begin), so JAX's fit may keep dispatching steps asynchronously.
+    self.async_safe = True
     for (a, va), (b, vb) in ((("soft_epochs", soft_epochs), ("soft_steps", soft_steps)),
                              (("target_epochs", target_epochs), ("target_steps", target_steps))):
       if va is not None and vb is not None:
@@ -171,7 +178,7 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     super().set_model(model)
     if _flavour.is_keras3(model):
       from ltp_tf.keras3 import schedule  # pylint: disable=g-import-not-at-top
-      self._wrappers = _wrappers_or_raise(model, "LTPPruningSchedule")
+      _set_wrappers(self, model, "LTPPruningSchedule")
       self._keras3 = schedule.Keras3Schedule(self)
       return
     self._keras3 = None
@@ -324,9 +331,13 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     for w in self._wrappers:
       w.l0_lambda.assign(w.l0_lambda * factor)
 
+  def on_train_batch_begin(self, batch, logs=None):
+    if self._keras3 is not None:  # The host visits between steps (keras3/schedule.py).
+      self._keras3.on_train_batch_begin(batch)
+
   def on_train_batch_end(self, batch, logs=None):
-    if self._keras3 is not None:  # Target mode only: every control_every_n_steps.
-      return self._keras3.on_train_batch_end(batch)
+    if self._keras3 is not None:
+      return self._keras3.on_train_batch_end(logs)
     # ``batch`` is the epoch's last step done (several with steps_per_execution).
     before, self._step_count = self._step_count, self._epoch_start + batch + 1
     if self._controller is not None and self._step_count % self.control_every_n_steps == 0:

@@ -3,6 +3,7 @@
   ltp-train --workdir=/tmp/ltp_digits                      # embedded default: digits MLP
   ltp-train --config=configs/mnist_lenet300.py --workdir=/tmp/ltp_mnist \\
       --config.tfds_manual_dir=../shared/data/mnist --config.l0_lambda=2e-6
+  ltp-train --config.keras=3 --config.backend=jax --workdir=/tmp/ltp_digits_k3   # Keras 3
   Re-running with the same --workdir resumes after the last completed epoch.
 
 The console shows the stages, one line per epoch and the report; TensorFlow's, the TFLite
@@ -17,10 +18,11 @@ import shlex
 import sys
 import time
 
-# This binary trains tf_keras models, and its input pipeline's keras-cv augmentation follows
-# tf.keras: make tf.keras tf_keras before anything imports TensorFlow. (The library itself
-# leaves TF_USE_LEGACY_KERAS alone.) A binary may set process-wide state; a library may not.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# tf_keras configs: tf.keras is tf_keras (keras-cv's augmentation follows it); a Keras 3 config
+# re-executes this binary with its backend (``_reexec_for_keras3``). Before TensorFlow's import.
+import ltp_tf_cli  # noqa: E402  pylint: disable=g-import-not-at-top
+
+ltp_tf_cli.set_keras_env()
 
 from absl import app  # noqa: E402  pylint: disable=g-import-not-at-top
 from absl import flags  # noqa: E402  pylint: disable=g-import-not-at-top
@@ -49,6 +51,7 @@ def main(argv, held=None):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Keep absl's INFO lines (one per checkpoint) out.
   config, workdir = _CONFIG.value, _WORKDIR.value
+  _reexec_for_keras3(config)
   if not _QUIET.value:
     os.write(2, early)
     _train(config, workdir)
@@ -60,6 +63,20 @@ def main(argv, held=None):
     print(f"ltp-train: {config.dataset} / {config.model}, workdir {workdir}\n"
           f"TensorFlow's log: {log_path} (--noquiet shows it here)", flush=True)
     _train(config, workdir)
+
+
+def _reexec_for_keras3(config):
+  """A ``config.keras = 3`` run needs ``KERAS_BACKEND`` set, and ``TF_USE_LEGACY_KERAS``
+  unset, before the first import of TensorFlow or keras, which this process is past: it
+  runs again, as ``python -m ltp_tf_cli`` with the same arguments, on ``config.backend``."""
+  if getattr(config, "keras", 2) != 3:
+    return
+  if os.environ.get(ltp_tf_cli.KERAS3_BACKEND_ENV) == config.backend:
+    return  # The re-executed process.
+  env = dict(os.environ, **{ltp_tf_cli.KERAS3_BACKEND_ENV: config.backend})
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os.execve(sys.executable, [sys.executable, "-m", "ltp_tf_cli", *sys.argv[1:]], env)
 
 
 def _train(config, workdir):

@@ -54,6 +54,10 @@ def base():
   c.export_int8 = True
   c.keep_ratio_every_n_steps = 50     # Fig. 2 resolution.
   c.fig1_layer = ""                   # Layer for the Fig. 1 scatter ("" = the largest).
+  # Keras: 2 (tf_keras, the default) or 3 (Keras 3 on `backend`: tensorflow | jax; ltp-train
+  # sets KERAS_BACKEND for it; LiteRT export then runs in a TensorFlow-backend process).
+  c.keras = 2
+  c.backend = "tensorflow"
   c.verbose = 2                       # 0 silent; 1 Keras' bar; 2 one line per epoch (+ stages).
   c.run_eagerly = False               # True: eager train steps (debugging, quick smoke runs).
   return c

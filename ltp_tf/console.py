@@ -35,16 +35,21 @@ class EpochProgress(keras.callbacks.ProgbarLogger):
 
   Args:
     epochs: the number of epochs of the stage (N).
+    verbose: None: ``fit``'s ``verbose``; else this one (a Keras 3 ``fit`` runs with
+      ``verbose=0``, so that it adds no progress bar of its own).
   """
 
-  def __init__(self, epochs):
+  def __init__(self, epochs, verbose=None):
     super().__init__(count_mode="steps")
     self.stage_epochs = epochs
+    self._verbose = verbose
     self._start = time.time()
 
   def set_params(self, params):
     super().set_params(params)
     self.epochs = self.stage_epochs
+    if self._verbose is not None:
+      self.verbose = self._verbose
 
   def on_epoch_begin(self, epoch, logs=None):
     self._start = time.time()

@@ -9,6 +9,7 @@ accuracy budget; ``ltp-pick`` turns it into a stripped, exported model.
 import json
 import os
 
+from ltp_tf import _flavour
 from ltp_tf import prune
 from ltp_tf import report
 from ltp_tf._keras import keras
@@ -110,6 +111,7 @@ class KeepRatioLog(keras.callbacks.Callback):
     step = self._step
     if self._log["step"] and self._log["step"][-1] == step:
       return
+    _flavour.sync_state(self.model)  # Keras 3 on JAX: the variables, mid-epoch.
     rep = report.sparsity_report(prune.collect_wrappers(self.model))
     self._log["step"].append(step)
     self._log["global"].append(1.0 - rep.sparsity)

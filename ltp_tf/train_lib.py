@@ -11,15 +11,24 @@ augmentation and dropout draws aside). With ``config.verbose`` it prints the sta
 line per epoch, numbered over its stage (``Epoch k/N``, ``console.EpochProgress``).
 
 ``config`` is an ``ml_collections.ConfigDict`` (see ``configs/``); this module only reads it.
+
+``config.keras = 3`` trains a Keras 3 model on ``config.backend`` (the process's
+``KERAS_BACKEND``: ``ltp-train`` sets it), with the same stages, callbacks and report; its
+checkpoints are ``.weights.h5`` files plus the optimizer's variables. LiteRT export needs
+TensorFlow: on another backend the ``.keras`` files are exported (and evaluated) by a
+process of this module on ``KERAS_BACKEND=tensorflow`` (``export_saved``).
 """
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 
+from ltp_tf import _flavour
 from ltp_tf import callbacks as ltp_callbacks
 from ltp_tf import console
 from ltp_tf import data
@@ -87,7 +96,35 @@ class Data:
     return gen
 
 
+def keras_of(config):
+  """The Keras that ``config`` trains with: tf_keras (``config.keras == 2``) or Keras 3 on
+  ``config.backend``, which must be this process's backend.
+
+  Raises:
+    ValueError: for another ``config.keras``, or a Keras 3 backend other than the process's.
+  """
+  version = getattr(config, "keras", 2)
+  if version == 2:
+    return keras
+  if version != 3:
+    raise ValueError(f"config.keras must be 2 (tf_keras) or 3 (Keras 3), got {version!r}")
+  import keras as keras3  # pylint: disable=g-import-not-at-top
+  if keras3.backend.backend() != config.backend:
+    raise ValueError(
+        f"config.backend is {config.backend!r} but this process's Keras 3 runs on "
+        f"{keras3.backend.backend()!r}: set KERAS_BACKEND={config.backend} (and leave "
+        "TF_USE_LEGACY_KERAS unset) before anything imports keras or TensorFlow; ltp-train "
+        "does it.")
+  return keras3
+
+
+def _exports_here(model):
+  """LiteRT export runs in this process: tf_keras, or Keras 3 on TensorFlow."""
+  return not _flavour.is_keras3(model) or _flavour.keras3().backend.backend() == "tensorflow"
+
+
 def _optimizer(config, steps):
+  keras = keras_of(config)  # pylint: disable=redefined-outer-name
   lr = config.learning_rate
   if config.lr_schedule == "cosine":
     lr = keras.optimizers.schedules.CosineDecay(lr, max(steps, 1))
@@ -106,6 +143,7 @@ def _optimizer(config, steps):
 
 
 def _compile(model, config, epochs, data_):
+  keras = keras_of(config)  # pylint: disable=redefined-outer-name
   model.compile(_optimizer(config, epochs * data_.steps_per_epoch),
                 keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
@@ -117,9 +155,9 @@ class _EpochCheckpoint(keras.callbacks.Callback):
   """Records the epoch's logs and time in the run state, then checkpoints (in that order, so
   a kill between the two only makes the resumed run redo, and re-record, that epoch)."""
 
-  def __init__(self, run, stage, manager, epoch):
+  def __init__(self, run, stage, checkpoint):
     super().__init__()
-    self.run, self.stage, self.manager, self.epoch = run, stage, manager, epoch
+    self.run, self.stage, self.checkpoint = run, stage, checkpoint
     self._start = time.time()
 
   def on_epoch_begin(self, epoch, logs=None):
@@ -133,8 +171,53 @@ class _EpochCheckpoint(keras.callbacks.Callback):
     state["seconds"][self.stage] = state["seconds"].get(self.stage, 0.0) + (
         time.time() - self._start)
     self.run.save_state()
-    self.epoch.assign(epoch + 1)
-    self.manager.save(checkpoint_number=epoch + 1)
+    self.checkpoint.save(epoch + 1)
+
+
+class _TFCheckpoint:
+  """Model, optimizer and epoch in a ``tf.train.CheckpointManager`` (tf_keras)."""
+
+  def __init__(self, model, directory):
+    self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=self._epoch)
+    self._manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=1)
+    if self._manager.latest_checkpoint:
+      ckpt.restore(self._manager.latest_checkpoint).assert_existing_objects_matched()
+    self.epoch = int(self._epoch.numpy())
+
+  def save(self, epoch):
+    self._epoch.assign(epoch)
+    self._manager.save(checkpoint_number=epoch)
+
+
+class _Keras3Checkpoint:
+  """Model weights (``.weights.h5``), the optimizer's variables (``.npz``) and the epoch
+  (``.json``, written last) of a Keras 3 model, on any backend."""
+
+  def __init__(self, model, directory):
+    self.model, self.directory = model, directory
+    self._files = [os.path.join(directory, f) for f in ("model.weights.h5", "optimizer.npz",
+                                                         "checkpoint.json")]
+    self.epoch = trail.read_json(self._files[2], {"epoch": 0})["epoch"]
+    if self.epoch:
+      model.load_weights(self._files[0])
+      slots = self._slots()
+      with np.load(self._files[1]) as saved:
+        if set(saved.files) != set(slots):
+          raise ValueError(f"Checkpoint {self._files[1]} holds optimizer variables "
+                           f"{sorted(saved.files)}, this optimizer {sorted(slots)}.")
+        for name, v in slots.items():
+          v.assign(saved[name])
+
+  def _slots(self):
+    """The optimizer's variables by path without the optimizer's own (numbered) name."""
+    return {v.path.split("/", 1)[-1]: v for v in self.model.optimizer.variables}
+
+  def save(self, epoch):
+    os.makedirs(self.directory, exist_ok=True)
+    self.model.save_weights(self._files[0])
+    np.savez(self._files[1], **{k: _flavour.to_numpy(v) for k, v in self._slots().items()})
+    trail.write_json(self._files[2], {"epoch": epoch})
 
 
 class Run:
@@ -152,17 +235,16 @@ class Run:
 
   def fit(self, model, stage, epochs, data_, callbacks=()):
     """Fits ``epochs`` epochs of ``stage``, resuming from its last checkpoint."""
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     model.optimizer.build(model.trainable_variables)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
-    manager = tf.train.CheckpointManager(
-        ckpt, os.path.join(self.workdir, "checkpoints", stage), max_to_keep=1)
-    if manager.latest_checkpoint:
-      ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    cbs = list(callbacks) + [console.EpochProgress(epochs),
-                             _EpochCheckpoint(self, stage, manager, epoch)]
+    checkpoint = (_Keras3Checkpoint if _flavour.is_keras3(model) else _TFCheckpoint)(
+        model, os.path.join(self.workdir, "checkpoints", stage))
+    verbose = self.config.verbose
+    cbs = list(callbacks) + [console.EpochProgress(epochs, verbose=verbose),
+                             _EpochCheckpoint(self, stage, checkpoint)]
     cbs += self.extra_callbacks
-    start = int(epoch.numpy())
+    # Keras 3 adds its own progress bar unless verbose=0: EpochProgress prints instead.
+    fit_verbose = 0 if _flavour.is_keras3(model) else verbose
+    start = checkpoint.epoch
     note = f"{epochs} epoch" + ("s" if epochs != 1 else "")
     if not epochs:
       note = "skipped (0 epochs)"
@@ -174,7 +256,7 @@ class Run:
     for e in range(start, epochs):
       # One fit per epoch: the data order is seeded by the epoch, so resuming is exact.
       model.fit(data_.train(e), epochs=e + 1, initial_epoch=e, validation_data=data_.eval,
-                verbose=self.config.verbose, callbacks=cbs)
+                verbose=fit_verbose, callbacks=cbs, shuffle=False)  # Shuffled by seed.
 
   def say(self, line):
     """Prints a progress line (stage names, the hard prune) unless ``config.verbose`` is 0."""
@@ -195,8 +277,9 @@ def _config_dict(config):
 
 def build_pruned_model(config, data_):
   """The dense model of ``config``, and its LTP-wrapped twin (sharing its layers)."""
+  k = keras_of(config)
   model = models.get_model(config.model, data_.input_shape, data_.num_classes,
-                           **dict(config.model_kwargs))
+                           keras_module=None if k is keras else k, **dict(config.model_kwargs))
   pruned = prune.prune_low_magnitude_learned(
       model, l0_lambda=config.l0_lambda, temperature=config.temperature,
       threshold_lr=config.threshold_lr, threshold_lr_ratio=config.threshold_lr_ratio,
@@ -223,6 +306,7 @@ def train_and_evaluate(config, workdir, callbacks=()):
     raise ValueError("config.dense_epochs is 0 and there is no config.init_checkpoint (nor "
                      "model_kwargs.weights): LTP would prune a randomly initialised network. "
                      "Give dense weights or train the dense network first.")
+  keras_of(config)  # Checks config.keras and config.backend first.
   run = Run(config, workdir, callbacks)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     json.dump(_config_dict(config), f, indent=1)
@@ -237,14 +321,17 @@ def train_and_evaluate(config, workdir, callbacks=()):
     model.load_weights(config.init_checkpoint)
   run.fit(model, "dense", config.dense_epochs, data_)
   run.record("dense", model, data_.eval)
-  sizes = {}
+  sizes, elsewhere = {}, []  # Exports for a TensorFlow-backend process (Keras 3 on JAX).
   if config.export_tflite:
-    sizes["dense"] = len(export.export_tflite(model, os.path.join(workdir,
-                                                                  "model_dense.tflite")))
+    if _exports_here(model):
+      sizes["dense"] = _export(workdir, data_, "dense", model)[0]
+    else:
+      model.save(os.path.join(workdir, "model_dense.keras"))
+      elsewhere.append("dense")
   for w in prune.collect_wrappers(pruned):
     w.calibrate_temperatures()
   fig1 = _fig1_wrapper(pruned, config)
-  fig1_before = fig1.pruned_variables[0].numpy().copy()
+  fig1_before = _flavour.to_numpy(fig1.pruned_variables[0]).copy()
 
   # Soft pruning, with the trail.
   _compile(pruned, config, config.soft_epochs, data_)
@@ -277,16 +364,21 @@ def train_and_evaluate(config, workdir, callbacks=()):
   start = time.time()
   stripped = prune.strip_pruning(pruned)
   stripped.save(os.path.join(workdir, "model_sparse.keras"))
-  for kind, quantize in (("sparse", None), ("sparse_int8", "int8")):
-    if not config.export_tflite or (quantize and not config.export_int8):
-      continue
-    tflite = export.export_tflite(
-        stripped, os.path.join(workdir, f"model_{kind}.tflite"), quantize=quantize,
-        representative_dataset=data_.representative() if quantize else None)
-    sizes[kind] = len(tflite)
-    result = export.evaluate_tflite(tflite, data_.eval)
-    run.state["stages"][f"tflite_{kind}"] = {
-        "accuracy": result["accuracy"], "sparsity": run.state["stages"]["finetuned"]["sparsity"]}
+  kinds = [k for k, on in (("sparse", True), ("sparse_int8", config.export_int8))
+           if on and config.export_tflite]
+  results = {}
+  if _exports_here(stripped):
+    results = {kind: _export(workdir, data_, kind, stripped) for kind in kinds}
+  else:
+    elsewhere += kinds
+  if elsewhere:
+    results.update(_export_in_tensorflow_process(workdir, elsewhere))
+  for kind, (size, accuracy) in results.items():
+    sizes[kind] = size
+    if accuracy is not None:
+      run.state["stages"][f"tflite_{kind}"] = {
+          "accuracy": accuracy, "sparsity": run.state["stages"]["finetuned"]["sparsity"]}
+  sizes = {k: sizes[k] for k in ("dense", "sparse", "sparse_int8") if k in sizes}
   run.state["seconds"]["export"] = time.time() - start
   run.save_state()
 
@@ -310,6 +402,42 @@ def train_and_evaluate(config, workdir, callbacks=()):
     f.write(markdown)
   print(markdown)
   return result
+
+
+def _export(workdir, data_, kind, model):
+  """Writes ``model_<kind>.tflite`` (``sparse_int8``: int8); returns (bytes, LiteRT test
+  accuracy, None for ``dense``)."""
+  quantize = "int8" if kind.endswith("int8") else None
+  tflite = export.export_tflite(
+      model, os.path.join(workdir, f"model_{kind}.tflite"), quantize=quantize,
+      representative_dataset=data_.representative() if quantize else None)
+  accuracy = None if kind == "dense" else export.evaluate_tflite(tflite, data_.eval)["accuracy"]
+  return len(tflite), accuracy
+
+
+def export_saved(workdir, kinds):
+  """``_export`` of ``model_dense.keras`` (kind ``dense``) / ``model_sparse.keras`` (the
+  others) in ``workdir``, with its ``config.json``'s data; writes ``export.json``."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  import keras as keras3  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(workdir, "config.json")) as f:
+    data_ = Data(ml_collections.ConfigDict(json.load(f)))
+  results = {}
+  for kind in kinds:
+    source = "dense" if kind == "dense" else "sparse"
+    model = keras3.saving.load_model(os.path.join(workdir, f"model_{source}.keras"))
+    results[kind] = _export(workdir, data_, kind, model)
+  trail.write_json(os.path.join(workdir, "export.json"), results)
+
+
+def _export_in_tensorflow_process(workdir, kinds):
+  """``export_saved`` in a process on ``KERAS_BACKEND=tensorflow``; its results."""
+  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+  env["KERAS_BACKEND"] = "tensorflow"
+  code = f"from ltp_tf import train_lib; train_lib.export_saved({workdir!r}, {list(kinds)!r})"
+  subprocess.run([sys.executable, "-c", code], check=True, env=env)
+  return {k: tuple(v) for k, v in trail.read_json(os.path.join(workdir, "export.json"),
+                                                  {}).items()}
 
 
 def _fig1_wrapper(pruned, config):
@@ -336,7 +464,7 @@ def _plots(workdir, result, fig1, fig1_before):
   out["layers"] = plots.layer_sparsity(result["layers"], os.path.join(workdir,
                                                                       "layer_sparsity.png"))
   out["fig1"] = plots.weight_scatter(
-      fig1_before, fig1.pruned_weights()[0].numpy(), float(fig1.thresholds[0]),
+      fig1_before, _flavour.to_numpy(fig1.pruned_weights()[0]), float(fig1.thresholds[0]),
       f"{fig1.layer.name}/{fig1.weight_paths[0]}", os.path.join(workdir, "fig1_scatter.png"))
   return {k: os.path.basename(v) for k, v in out.items()}
 

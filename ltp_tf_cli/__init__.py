@@ -47,11 +47,29 @@ class HeldStderr:
     return lines
 
 
+# Set when ``ltp_tf.cli`` re-executes itself for a ``config.keras = 3`` run: its backend.
+KERAS3_BACKEND_ENV = "LTP_TF_KERAS3_BACKEND"
+
+
+def set_keras_env():
+  """Chooses the process's Keras, before TensorFlow is imported (``import ltp_tf`` does).
+
+  tf_keras configs: ``TF_USE_LEGACY_KERAS=1`` (keras-cv's augmentation in the input pipeline
+  follows tf.keras). A Keras 3 config's process (``KERAS3_BACKEND_ENV`` set): no
+  ``TF_USE_LEGACY_KERAS``, and ``KERAS_BACKEND`` its backend. A binary may set process-wide
+  state; the library does not.
+  """
+  backend = os.environ.get(KERAS3_BACKEND_ENV)
+  if backend:
+    os.environ.pop("TF_USE_LEGACY_KERAS", None)
+    os.environ["KERAS_BACKEND"] = backend
+  else:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
 def train():
   """``ltp-train``: see ``ltp_tf.cli``."""
-  # Before TensorFlow is imported (``import ltp_tf`` does): keras-cv's augmentation in the
-  # input pipeline follows tf.keras. A binary may set process-wide state; the library does not.
-  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+  set_keras_env()
   held = HeldStderr()
   try:
     cli = importlib.import_module("ltp_tf.cli")

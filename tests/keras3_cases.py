@@ -433,3 +433,184 @@ def test_keras_application_wraps_trains_a_step_and_strips_to_the_hard_model(name
   assert not ltp_tf.collect_wrappers(stripped)
   np.testing.assert_allclose(stripped.predict(x, verbose=0), pruned.predict(x, verbose=0),
                              atol=1e-5)
+
+
+class _Reader(keras.callbacks.Callback):
+  """At each batch begin, reads the global sparsity and soft L0 at the host (after a JAX
+  state sync); at each batch end, keeps the batch logs."""
+
+  def __init__(self):
+    super().__init__()
+    self.read, self.logs = {}, {}
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if hasattr(self.model, "jax_state_sync"):
+      self.model.jax_state_sync()
+    wrappers = ltp_tf.collect_wrappers(self.model)
+    l0 = sum(float(np.asarray(w.soft_l0())) for w in wrappers)
+    self.read[batch] = (ltp_tf.sparsity_report(self.model).sparsity, l0)
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.logs[batch] = dict(logs)
+
+
+def test_batch_logs_every_n_steps_are_the_host_reading_and_leave_dispatch_async():
+  model, reader = _pruned(l0_lambda=1e-2), _Reader()
+  schedule = ltp_tf.LTPPruningSchedule(log_every_n_steps=2)
+  x, y = _data()
+  model.fit(x, y, batch_size=8, shuffle=False, verbose=0, callbacks=[schedule, reader])
+  logged = [b for b in sorted(reader.logs) if "sparsity" in reader.logs[b]]
+  assert logged == list(range(8))  # From fit's start on (read at on_train_begin).
+  for b in (2, 4, 6):  # Read after steps 2, 4, 6, before the next: what the reader read.
+    assert reader.logs[b]["sparsity"] == pytest.approx(reader.read[b][0], abs=1e-9)
+    assert reader.logs[b]["soft_l0"] == pytest.approx(reader.read[b][1], rel=1e-5)
+    assert reader.logs[b + 1]["soft_l0"] == reader.logs[b]["soft_l0"]  # Cached in between.
+  assert len({reader.logs[b]["soft_l0"] for b in (0, 2, 4, 6)}) == 4  # Fresh at each visit.
+  # The only batch-end hook only adds cached floats: JAX keeps dispatching asynchronously
+  # (TensorFlow's trainer never does); a callback reading tensors per step would stop it.
+  callbacks = keras.callbacks.CallbackList([schedule], model=model)
+  assert callbacks._async_train == (BACKEND != "tensorflow")  # pylint: disable=protected-access
+  assert not keras.callbacks.CallbackList([schedule, reader], model=model)._async_train  # pylint: disable=protected-access
+
+
+def test_ltp_summaries_write_the_epoch_stats(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model = _pruned(l0_lambda=1e-2)
+  x, y = _data()
+  history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[
+      ltp_tf.LTPPruningSchedule(), ltp_tf.LTPSummaries(str(tmp_path))])
+  scalars = {}
+  for path in tmp_path.glob("events.out.tfevents.*"):
+    for record in tf.data.TFRecordDataset(str(path)):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append(
+            (event.step, float(tf.make_ndarray(value.tensor))))
+  assert scalars["ltp/global_sparsity"] == [
+      (e, pytest.approx(s, abs=1e-6)) for e, s in enumerate(history.history["sparsity"])]
+  assert [s for _, s in scalars["ltp/soft_l0"]] == pytest.approx(history.history["soft_l0"],
+                                                                  rel=1e-6)
+  for layer in ("conv", "dw", "fc"):
+    assert [e for e, _ in scalars[f"ltp/{layer}/kernel/threshold"]] == [0, 1]
+    assert f"ltp/{layer}/kernel/keep_ratio" in scalars
+
+
+MIXED_POLICY = {"tensorflow": "mixed_float16", "jax": "mixed_bfloat16"}.get(BACKEND,
+                                                                           "mixed_float16")
+
+
+def _two_soft_steps_then_hard(policy):
+  """(thresholds before, after 2 soft steps, the model after a 3rd, hard step) under policy."""
+  keras.mixed_precision.set_global_policy(policy)
+  try:
+    model = _pruned(l0_lambda=1e-3, threshold_lr=3e-4, temperature=0.1)  # T0 0.1: all move.
+    before = _taus(model)
+    x, y = _data()
+    model.fit(x[:32], y[:32], batch_size=16, shuffle=False, verbose=0,
+              callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=2)])
+    after = _taus(model)
+    model.fit(x[32:48], y[32:48], batch_size=16, verbose=0,
+              callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=2)])
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  return before, after, model
+
+
+def test_mixed_precision_thresholds_stay_float32_learn_and_strip_to_float32_kernels():
+  before, after, model = _two_soft_steps_then_hard(MIXED_POLICY)
+  ref_before, ref_after, _ = _two_soft_steps_then_hard("float32")
+  wrappers = ltp_tf.collect_wrappers(model)
+  for w in wrappers:
+    assert w.layer.dtype_policy.name == MIXED_POLICY and w.is_hard
+    assert {str(v.dtype) for v in w._theta + w._frozen + w.pruned_variables} == {"float32"}  # pylint: disable=protected-access
+  x, _ = _data()
+  out_dtype = keras.backend.standardize_dtype(model(x[:2]).dtype)
+  assert out_dtype == MIXED_POLICY.split("_")[1]  # The model computes in 16 bits.
+  # The thresholds' eq. (11) step, on gradients through the low-precision forward pass (a
+  # LossScaleOptimizer's scale removed on float16): the float32 run's, to that precision.
+  np.testing.assert_allclose(before, ref_before, rtol=1e-6)
+  assert np.all(np.abs(ref_after - ref_before) > 1e-4 * ref_before)
+  np.testing.assert_allclose(after - before, ref_after - ref_before, rtol=0.1)
+  stripped = ltp_tf.strip_pruning(model)
+  for name in ("conv", "dw", "fc"):
+    assert str(stripped.get_layer(name).weights[0].dtype) == "float32"
+  np.testing.assert_array_equal(stripped.predict(x, verbose=0), model.predict(x, verbose=0))
+  assert ltp_tf.sparsity_report(stripped).kept == ltp_tf.sparsity_report(model).kept
+
+
+class SubclassedNet(keras.Model):
+  """Wrappers made in ``__init__``, built by fit (JAX: a symbolic build in a stateless scope;
+  TensorFlow: in the first train step)."""
+
+  def __init__(self):
+    super().__init__()
+    ltp = dict(l0_lambda=1e-2, temperature=0.1, threshold_lr=1e-3)
+    self.fc1 = PruneLearnedThreshold(L.Dense(16, activation="relu"), **ltp)
+    self.block = keras.Sequential([PruneLearnedThreshold(L.Dense(8), **ltp)])
+    self.out = L.Dense(4)
+
+  def call(self, x, training=None):
+    return self.out(self.block(self.fc1(x, training=training), training=training))
+
+
+class _NoTraining(SubclassedNet):
+
+  def call(self, x):  # pylint: disable=arguments-differ
+    return super().call(x)
+
+
+def _subclassed_fit(n, schedule, cls=SubclassedNet):
+  keras.utils.set_random_seed(0)
+  model = cls()
+  model.compile(keras.optimizers.SGD(0.05), _LOSS)
+  x, y = _mlp_data()
+  history = model.fit(x[:n], y[:n], batch_size=16, shuffle=False, verbose=0, callbacks=[schedule])
+  return model, history
+
+
+def test_subclassed_model_with_wrappers_in_init_trains_switches_mid_epoch_and_refuses_cloning():
+  k = 3  # Mid-epoch: the switch inside step 4 of the one epoch of 4.
+  schedule = ltp_tf.LTPPruningSchedule(soft_steps=k)
+  model, history = _subclassed_fit(64, schedule)
+  reference, _ = _subclassed_fit(16 * k, ltp_tf.LTPPruningSchedule())  # k soft steps only.
+  wrappers = ltp_tf.collect_wrappers(model)
+  assert len(wrappers) == 2 and wrappers == schedule._wrappers  # pylint: disable=protected-access
+  for w, r in zip(wrappers, ltp_tf.collect_wrappers(reference)):
+    assert w.is_hard and int(w.step.numpy()) == 4 and not r.is_hard
+    temperature = k3_math.temperature(r.pruned_variables[0].value, 0.1)  # Eq. (15) at build:
+    assert float(r.temperatures[0].numpy()) != pytest.approx(float(temperature))  # not now,
+    np.testing.assert_allclose(w.temperatures[0].numpy(), r.temperatures[0].numpy())  # same.
+    np.testing.assert_allclose(float(w._frozen[0].numpy()), float(r.thresholds[0]), rtol=1e-5)  # pylint: disable=protected-access
+    assert float(w._frozen[0].numpy()) > 0  # pylint: disable=protected-access
+  assert 0 < history.history["sparsity"][0] < 1
+  with pytest.raises(ValueError, match=r"subclassed model.*Sequential or functional"):
+    ltp_tf.strip_pruning(model)
+  with pytest.raises(ValueError, match=r"subclassed model.*PruneLearnedThreshold\(\.\.\.\) in "
+                                       r"its __init__"):
+    ltp_tf.prune_low_magnitude_learned(SubclassedNet())
+  if BACKEND == "jax":  # Its trainer passes no training=True to such a call().
+    with pytest.raises(ValueError, match=r"call\(\) takes no `training`.*training=None"):
+      _subclassed_fit(16, ltp_tf.LTPPruningSchedule(), cls=_NoTraining)
+
+
+def test_train_lib_checkpoint_restores_weights_phase_and_optimizer_and_continues_identically(
+    tmp_path):
+  from ltp_tf import train_lib  # pylint: disable=g-import-not-at-top
+  sgd = lambda: keras.optimizers.SGD(0.05, momentum=0.9)  # noqa: E731  (momentum state)
+  model = _pruned(sgd())
+  model.optimizer.build(model.trainable_variables)  # As train_lib.Run.fit does.
+  _fit(model, ltp_tf.LTPPruningSchedule(soft_steps=2))  # Hard from step 3 of 4.
+  train_lib._Keras3Checkpoint(model, str(tmp_path)).save(3)  # pylint: disable=protected-access
+  fresh = _pruned(sgd())
+  fresh.optimizer.build(fresh.trainable_variables)  # As train_lib.Run.fit does.
+  assert not fresh.get_layer("ltp_fc").is_hard
+  restored = train_lib._Keras3Checkpoint(fresh, str(tmp_path))  # pylint: disable=protected-access
+  assert restored.epoch == 3 and fresh.get_layer("ltp_fc").is_hard
+  for a, b in zip(model.weights + model.optimizer.variables,
+                  fresh.weights + fresh.optimizer.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+  assert int(fresh.optimizer.iterations.numpy()) == STEPS_PER_EPOCH
+  for m in (model, fresh):
+    _fit(m, ltp_tf.LTPPruningSchedule(soft_steps=2))
+  for a, b in zip(model.weights, fresh.weights):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)

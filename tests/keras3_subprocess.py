@@ -47,15 +47,15 @@ def run_python(code, backend="tensorflow", timeout=300, **extra_env):
   return result.stdout
 
 
-def run_pytest(paths, backend, timeout=600, markers="not slow"):
+def run_pytest(paths, backend, timeout=600, markers="not slow", **extra_env):
   """Runs pytest on ``paths`` (relative to tests/) on ``backend``, the Keras 3 implementation
-  only (``math_impls.ONLY_KERAS3_ENV``), the tests selected by ``markers`` (``-m``). Fails
-  with the failing tests' short report."""
+  only (``math_impls.ONLY_KERAS3_ENV``), the tests selected by ``markers`` (``-m``), with
+  ``extra_env`` in the child's environment. Fails with the failing tests' short report."""
   skip_if_missing(backend)
   args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", "-rfE",
           "--durations=5", "-m", markers, *[os.path.join(_TESTS, p) for p in paths]]
   result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=_ROOT,
-                          env=env(backend, **{math_impls.ONLY_KERAS3_ENV: "1"}))
+                          env=env(backend, **{math_impls.ONLY_KERAS3_ENV: "1"}, **extra_env))
   if result.returncode:
     out = result.stdout
     start = out.find("= FAILURES =")

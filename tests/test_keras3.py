@@ -56,3 +56,8 @@ def test_keras3_suite(backend):
 @pytest.mark.slow
 def test_keras_applications_on_tensorflow():  # ~2 min on 2 cores
   keras3_subprocess.run_pytest(["keras3_cases.py"], "tensorflow", markers="slow")
+
+
+def test_data_parallel_on_two_jax_host_devices():  # ~30 s
+  keras3_subprocess.run_pytest(["keras3_distribution_cases.py"], "jax",
+                               XLA_FLAGS="--xla_force_host_platform_device_count=2")

@@ -164,6 +164,20 @@ def test_custom_layers_save_and_load(tmp_path):
   np.testing.assert_allclose(keras.models.load_model(path)(x), model(x), rtol=1e-6)
 
 
+@pytest.mark.parametrize("name,kwargs,expected", [
+    ("lenet300", {}, 266_610), ("lenet5", {}, 431_080),
+    ("mlp", {"hidden": (128, 64)}, 64 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10)])
+def test_keras3_builds_the_same_networks(name, kwargs, expected):
+  import keras as keras3  # pylint: disable=g-import-not-at-top
+  shape = (8, 8) if name == "mlp" else (28, 28, 1)
+  model = models.get_model(name, shape, 10, keras_module=keras3, **kwargs)
+  assert isinstance(model, keras3.Model) and model.count_params() == expected
+  twin = models.get_model(name, shape, 10, **kwargs)
+  assert [layer.name for layer in model.layers] == [layer.name for layer in twin.layers]
+  with pytest.raises(ValueError, match=r"'resnet20' is built with tf_keras only.*lenet5"):
+    models.get_model("resnet20", (32, 32, 3), 10, keras_module=keras3)
+
+
 def test_unknown_name_is_refused_with_the_valid_names():
   with pytest.raises(ValueError,
                      match=r"name must be one of mlp, .*mixnet_s, .*_compact; got 'nope'"):

@@ -259,3 +259,37 @@ def test_bad_config_values_are_named(tmp_path):
     train_lib.train_and_evaluate(load_config("digits_mlp", soft_epochs=-2), str(tmp_path))
   with pytest.raises(ValueError, match="config.optimizer"):
     train_lib.train_and_evaluate(load_config("digits_mlp", optimizer="rmsprop"), str(tmp_path))
+  with pytest.raises(ValueError, match="config.keras must be 2 .* or 3"):
+    train_lib.train_and_evaluate(load_config("digits_mlp", keras=1), str(tmp_path))
+  # This process's Keras 3 runs on TensorFlow: a JAX config says how to get JAX.
+  with pytest.raises(ValueError, match="KERAS_BACKEND=jax .*ltp-train does it"):
+    train_lib.train_and_evaluate(load_config("digits_mlp", keras=3, backend="jax"),
+                                 str(tmp_path))
+
+
+@pytest.mark.slow
+def test_binary_on_keras3_jax_reexecs_trains_and_exports_litert_in_a_tf_process(tmp_path):
+  # ~90 s on 2 busy cores. Started as tf_keras runs are (TF_USE_LEGACY_KERAS=1 in this
+  # session's environment): the binary re-executes itself on Keras 3 / JAX.
+  proc = subprocess.run(
+      [sys.executable, "-m", "ltp_tf_cli", f"--workdir={tmp_path}", "--config.keras=3",
+       "--config.backend=jax", "--config.dense_epochs=1", "--config.soft_epochs=1",
+       "--config.finetune_epochs=1", "--config.export_int8=False"],
+      cwd=_ROOT, env=dict(os.environ, TF_USE_LEGACY_KERAS="1"), capture_output=True,
+      text=True, timeout=600, check=False)
+  assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+  with open(tmp_path / "report.json") as f:
+    report = json.load(f)
+  stages = report["stages"]
+  assert (report["config"]["keras"], report["config"]["backend"]) == (3, "jax")
+  assert 0.3 < stages["finetuned"]["sparsity"] < 0.95
+  assert stages["tflite_sparse"]["accuracy"] == pytest.approx(stages["finetuned"]["accuracy"],
+                                                              abs=0.01)
+  assert 0 < report["tflite_bytes"]["sparse"] < report["tflite_bytes"]["dense"]
+  assert "| tflite_sparse |" in proc.stdout and "Epoch 1/1" in proc.stdout
+  # A Keras 3 file, with the original layer names and no wrapper.
+  import zipfile  # pylint: disable=g-import-not-at-top
+  with zipfile.ZipFile(tmp_path / "model_sparse.keras") as z:
+    saved, meta = json.loads(z.read("config.json")), json.loads(z.read("metadata.json"))
+  assert meta["keras_version"].startswith("3.")
+  assert "PruneLearnedThreshold" not in json.dumps(saved)

@@ -48,8 +48,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   train step and installs the thresholds' step on the optimizer (``ltp_tf.keras3.optimizer``).
 
   Raises:
-    ValueError: for a bad argument, a layer whose prunable weights are unknown, a LoRA or
-      quantized layer, or a mixed-precision policy (not supported on Keras 3 yet).
+    ValueError: for a bad argument, a layer whose prunable weights are unknown, or a LoRA
+      or quantized layer.
   """
 
   def __init__(self, layer, l0_lambda=tf_keras_wrapper.DEFAULT_L0_LAMBDA,
@@ -70,7 +70,10 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     if layer.built:
       registry.check_prunable_weights(layer)
     kwargs.setdefault("name", f"ltp_{layer.name}")
-    kwargs.setdefault("dtype", layer.dtype_policy)
+    # Mixed precision: the wrapper computes in the variables' dtype (float32), so the pruned
+    # weights, thresholds and eq. (2)'s sigmoid are float32 (as on tf_keras, which reads the
+    # master weights); the inner layer casts the pruned weights to its compute dtype itself.
+    kwargs.setdefault("dtype", layer.dtype_policy.variable_dtype)
     super().__init__(layer, **kwargs)
     self._l0_lambda_init = float(l0_lambda)
     self.temperature = float(temperature)
@@ -114,10 +117,13 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       self._theta.append(threshold_update.mark(theta, self.threshold_scale,
                                                lr=self.threshold_lr,
                                                ratio=self.threshold_lr_ratio))
-      temp = self.add_weight(shape=(), name=f"{prefix}_temperature", initializer="zeros",
-                             dtype="float32", trainable=False, autocast=False)
-      temp.assign(soft_prune.temperature(w.value, self.temperature))
-      self._temperature.append(temp)
+      # Eq. (15) from the weights, as an initializer: a model built inside a stateless scope
+      # (JAX's symbolic build of a subclassed model) initializes it after the weights.
+      self._temperature.append(self.add_weight(
+          shape=(), name=f"{prefix}_temperature", dtype="float32", trainable=False,
+          autocast=False,
+          initializer=lambda shape, dtype=None, w=w: soft_prune.temperature(w.value,
+                                                                            self.temperature)))
       self._mask.append(self.add_weight(shape=w.shape, name=f"{prefix}_mask",
                                         initializer="ones", dtype=w.dtype, trainable=False,
                                         autocast=False))
@@ -298,9 +304,3 @@ def _check_plain_float(layer):
   if getattr(layer, "quantization_mode", None):
     raise ValueError(f"Layer '{layer.name}' is quantized ({layer.quantization_mode}); prune "
                      "the float layer first, then quantize the stripped model.")
-  policy = layer.dtype_policy
-  if policy.compute_dtype != policy.variable_dtype:
-    raise ValueError(
-        f"Layer '{layer.name}' uses the mixed-precision policy '{policy.name}', which the "
-        "Keras 3 wrapper does not support yet (LTP's sigmoid needs float32 weights). Wrap a "
-        "float32 model, or use tf_keras for mixed precision.")
