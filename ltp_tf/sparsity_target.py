@@ -55,10 +55,12 @@ class LambdaController:
     gain: integral gain, per control step and unit of log keep-ratio error.
     smoothing: weight of the newest measurement in the moving average, in (0, 1].
     max_factor: the largest factor lambda may change by in one control step.
+    hold_horizon: lambda is held while the gap closes at a pace that would close it within
+      this many control steps.
   """
 
   def __init__(self, target, reach_step, gain=0.3, smoothing=0.6, max_factor=1.5,
-               start_step=0):
+               start_step=0, hold_horizon=5):
     check_target_sparsity(target)
     for name, value in (("reach_step", reach_step), ("start_step", start_step)):
       if isinstance(value, bool) or not isinstance(value, int):
@@ -74,6 +76,9 @@ class LambdaController:
     self.gain = float(gain)
     self.smoothing = float(smoothing)
     self.max_log_step = math.log(max_factor)
+    if not hold_horizon > 0:
+      raise ValueError(f"hold_horizon must be > 0, got {hold_horizon}")
+    self.hold_horizon = float(hold_horizon)
     self._smoothed = None
     self._previous_gap = None
 
@@ -89,8 +94,13 @@ class LambdaController:
                                                      self.start_step)
     gap = math.log(max(kept, 1e-9) / wanted)
     previous, self._previous_gap = self._previous_gap, gap
-    if previous is not None and gap * previous > 0 and abs(gap) < abs(previous):
-      return 1.0  # Closing in on the ramp: hold lambda (conditional integration).
+    if (previous is not None and gap * previous > 0 and
+        abs(gap) <= self.hold_horizon * (abs(previous) - abs(gap))):
+      # Closing in on the ramp fast enough to be there within ``hold_horizon`` control steps:
+      # hold lambda (conditional integration, no wind-up). Closing more slowly than that is
+      # not closing in: a sparsity creeping towards a flat ramp would otherwise hold a too
+      # small lambda for the rest of the soft phase and leave the landing all the work.
+      return 1.0
     log_step = self.gain * gap
     return math.exp(max(-self.max_log_step, min(self.max_log_step, log_step)))
 

@@ -48,6 +48,17 @@ def test_controller_holds_lambda_while_the_gap_closes():
   assert c.factor(200, 0.97) < 1  # LTP's sparsity only ratchets up; flat: ease off again.
 
 
+def test_controller_keeps_pushing_while_the_gap_closes_too_slowly():
+  # Wanted 10 % kept; 80 % -> 76 % kept closes log(8) -> log(7.6) = 0.05 of a 2.03 gap per
+  # control step: 40 more steps at that pace, far beyond the hold horizon (5): push.
+  c = _controller()
+  assert c.factor(200, 0.2) > 1
+  assert c.factor(200, 0.24) == pytest.approx(1.5)  # exp(0.3 * log(7.6)), capped at 1.5.
+  c = _controller(hold_horizon=50)  # A patient controller holds at that pace.
+  c.factor(200, 0.2)
+  assert c.factor(200, 0.24) == 1.0
+
+
 def test_controller_smooths_the_measurement():
   c = sparsity_target.LambdaController(0.5, 10, gain=1.0, smoothing=0.5, max_factor=10.0)
   c.factor(20, 0.8)  # Average 0.8: 20 % kept of 50 % wanted.
@@ -60,6 +71,7 @@ def test_controller_smooths_the_measurement():
     ({"target": -0.1, "reach_step": 10}, "in \\[0, 1\\)"),
     ({"target": 0.5, "reach_step": 0}, "reach_step"),
     ({"target": 0.5, "reach_step": 10, "smoothing": 0.0}, "smoothing"),
+    ({"target": 0.5, "reach_step": 10, "hold_horizon": 0}, "hold_horizon"),
 ])
 def test_controller_rejects_bad_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
