@@ -90,6 +90,12 @@ def keras_of(obj):
   return next(iter(flavours))
 
 
+def is_layer(obj):
+  """True for a layer (or model) of either Keras; False for a Keras 3 op in a functional graph."""
+  k3 = keras3()
+  return is_tf_keras(obj) or (k3 is not None and isinstance(obj, k3.layers.Layer))
+
+
 def is_model(obj):
   """True for a model of either Keras."""
   from ltp_tf._keras import keras  # pylint: disable=g-import-not-at-top
@@ -106,6 +112,17 @@ def children(layer):
   if is_keras3(layer):
     return list(layer._flatten_layers(include_self=False, recursive=False))  # pylint: disable=protected-access
   return list(layer.submodules)
+
+
+def all_sublayers(layer):
+  """Every sublayer of ``layer``, at any depth (``children`` recursively)."""
+  found, stack = [], children(layer)
+  while stack:
+    s = stack.pop()
+    found.append(s)
+    if is_keras3(s):  # tf_keras's submodules are recursive already.
+      stack += children(s)
+  return found
 
 
 def to_numpy(x):
