@@ -63,20 +63,25 @@ def keras_of(obj):
     ValueError: for an object of neither Keras, or one that mixes them (naming the layer of
       the other Keras and what to do).
   """
-  flavours, seen, stack = {}, set(), _items(obj)
+  flavours, holders, seen, stack = {}, {}, set(), [(item, None) for item in _items(obj)]
   while stack:
-    item = stack.pop()
+    item, holder = stack.pop()
     if id(item) in seen:
       continue
     seen.add(id(item))
     if is_keras3(item):
-      flavours.setdefault(KERAS3, item)
+      flavour = KERAS3
     elif is_tf_keras(item):
-      flavours.setdefault(TF_KERAS, item)
+      flavour = TF_KERAS
     else:
       continue
-    stack += [s for s in _sublayers(item) if id(s) not in seen]
+    flavours.setdefault(flavour, item)
+    if holder is not None and holder[1] != flavour:  # Name the layer that holds the other.
+      holders.setdefault(flavour, item)
+      holders.setdefault(holder[1], holder[0])
+    stack += [(s, (item, flavour)) for s in _sublayers(item) if id(s) not in seen]
   if len(flavours) == 2:
+    flavours.update(holders)
     k2, k3 = flavours[TF_KERAS], flavours[KERAS3]
     raise ValueError(
         f"The model mixes tf_keras (Keras 2) layer '{k2.name}' ({type(k2).__name__}) and "

@@ -374,6 +374,20 @@ def test_clear_errors():
                                         L.Dense(2, name="new")])
   with pytest.raises(ValueError, match="tf_keras.*only.*Keras 3"):
     ltp_tf.to_tfmot(_pruned())
+  inp = keras.Input((3,))  # A tf_keras layer inside a Keras 3 model, held by a layer.
+  mixed = keras.Model(inp, _HoldsTfKeras(tf_keras.layers.Dense(2, name="old"), name="new")(inp))
+  with pytest.raises(ValueError, match=r"mixes tf_keras.*'old'.*Keras 3 layer 'new'"):
+    ltp_tf.prune_low_magnitude_learned(mixed)
+
+
+class _HoldsTfKeras(L.Layer):
+
+  def __init__(self, inner, **kwargs):
+    super().__init__(**kwargs)
+    self.inner = inner
+
+  def call(self, x):
+    return x
 
 
 def _conv_stack():
@@ -508,8 +522,8 @@ def test_unsupported_raise_or_skip_and_rank1_and_prelu_as_on_tf_keras():
 
 
 # Keras 3's applications: as tests/test_applications.py walks tf_keras's (the same list logic),
-# on the TensorFlow backend. One model of each family by default (15 models, ~N min on 2 cores);
-# LTP_TF_ALL_APPLICATIONS=1 walks every constructor.
+# on the TensorFlow backend. One model of each family by default (15 models: 130 s of CPU, 4.5
+# min on 2 busy cores); LTP_TF_ALL_APPLICATIONS=1 walks every constructor (40).
 APPLICATIONS = applications_cases.walked(keras.applications)
 
 
@@ -557,3 +571,85 @@ def test_keras_application_wraps_trains_a_step_and_strips_to_the_hard_model(name
   assert len(report.tensors) == sum(len(w.weight_paths) for w in wrappers)
   assert np.all(np.isfinite(expected))
   np.testing.assert_allclose(stripped(x, training=False), expected, rtol=1e-5, atol=1e-5)
+
+
+def _hub_backbones():
+  """keras-hub backbones built from small arguments (no download), and the classes of their
+  blocks that LTP leaves dense: keras-hub's composite blocks (a layer holding Dense/Conv
+  sublayers) are unsupported layers on either Keras, so those need unsupported="skip".
+  (ViTBackbone and the text backbones hold all their kernels in such blocks: nothing of theirs
+  is wrapped yet.)"""
+  models = keras_hub.models
+  image = (16, 16, 3)
+  return {
+      "ResNetBackbone": (lambda: models.ResNetBackbone(
+          input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 8],
+          stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+          image_shape=image), []),
+      "VGGBackbone": (lambda: models.VGGBackbone(
+          stackwise_num_repeats=[1, 1], stackwise_num_filters=[4, 8], image_shape=image), []),
+      "DenseNetBackbone": (lambda: models.DenseNetBackbone(
+          stackwise_num_repeats=[1, 1], growth_rate=4, image_shape=image), []),
+      "EfficientNetBackbone": (lambda: models.EfficientNetBackbone(
+          stackwise_kernel_sizes=[3, 3], stackwise_num_repeats=[1, 1],
+          stackwise_input_filters=[8, 8], stackwise_output_filters=[8, 16],
+          stackwise_expansion_ratios=[1, 2], stackwise_squeeze_and_excite_ratios=[0.0, 0.25],
+          stackwise_strides=[1, 2], stackwise_block_types=["fused", "unfused"],
+          width_coefficient=1.0, depth_coefficient=1.0, input_shape=image),
+                               ["FusedMBConvBlock", "MBConvBlock"]),
+      "MobileNetBackbone": (lambda: models.MobileNetBackbone(
+          stackwise_expansion=[[16], [24]], stackwise_num_blocks=[1, 1],
+          stackwise_num_filters=[[8], [16]], stackwise_kernel_size=[[3], [3]],
+          stackwise_num_strides=[[2], [1]], stackwise_se_ratio=[[None], [0.25]],
+          stackwise_activation=[["relu"], ["hard_swish"]], stackwise_padding=[[1], [1]],
+          output_num_filters=32, depthwise_filters=8, depthwise_stride=1,
+          depthwise_residual=False, last_layer_filter=32, squeeze_and_excite=0.5,
+          image_shape=image),
+                            ["DepthwiseConvBlock", "InvertedResidualBlock", "ConvBnActBlock"]),
+  }
+
+
+try:
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  HUB_BACKBONES = sorted(_hub_backbones())
+except ImportError:
+  keras_hub, HUB_BACKBONES = None, ["keras_hub"]
+
+
+@pytest.mark.parametrize("name", HUB_BACKBONES)
+def test_keras_hub_backbone_wraps_trains_a_step_and_strips_to_the_hard_model(name):
+  if keras_hub is None:
+    pytest.skip("keras-hub is not installed (pip install keras-hub): its backbones are the "
+                "real Keras 3 models these tests prune")
+  build, left_dense = _hub_backbones()[name]
+  model = build()
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    pruned = ltp_tf.prune_low_magnitude_learned(model, unsupported="skip")
+  skips = [str(w.message) for w in caught if "unsupported=\"skip\"" in str(w.message)]
+  if left_dense:
+    assert len(skips) == 1 and all(f"({cls})" in skips[0] for cls in left_dense), skips
+  else:
+    assert not skips, skips
+  wrappers = ltp_tf.collect_wrappers(pruned)
+  assert wrappers
+  _start_like(pruned)  # Thresholds at each tensor's median w**2: about half pruned.
+  pruned.compile(keras.optimizers.SGD(0.01), "mse")
+  x = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype("float32")
+  y = np.zeros((4,) + tuple(pruned.output.shape[1:]), "float32")
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # A random net may lose a whole layer.
+    pruned.fit(x, y, batch_size=2, verbose=0, shuffle=False,
+               callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+  assert all(w.is_hard for w in wrappers)
+  report = ltp_tf.sparsity_report(pruned)
+  wrapped = [r for r in report.tensors if r.threshold is not None]
+  assert len(wrapped) == sum(len(w.weight_paths) for w in wrappers)
+  assert 0 < sum(r.kept for r in wrapped) < sum(r.size for r in wrapped)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    stripped = ltp_tf.strip_pruning(pruned)
+  assert not ltp_tf.collect_wrappers(stripped)
+  assert ltp_tf.sparsity_report(stripped).kept == report.kept
+  np.testing.assert_allclose(stripped.predict(x, verbose=0), pruned.predict(x, verbose=0),
+                             atol=1e-5)
