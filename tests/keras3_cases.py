@@ -616,6 +616,7 @@ except ImportError:
   keras_hub, HUB_BACKBONES = None, ["keras_hub"]
 
 
+@pytest.mark.slow  # 2-6 s each on TF, 20 s to 2 min on JAX on 2 busy cores.
 @pytest.mark.parametrize("name", HUB_BACKBONES)
 def test_keras_hub_backbone_wraps_trains_a_step_and_strips_to_the_hard_model(name):
   if keras_hub is None:
