@@ -63,20 +63,25 @@ def keras_of(obj):
     ValueError: for an object of neither Keras, or one that mixes them (naming the layer of
       the other Keras and what to do).
   """
-  flavours, seen, stack = {}, set(), _items(obj)
+  flavours, holders, seen, stack = {}, {}, set(), [(item, None) for item in _items(obj)]
   while stack:
-    item = stack.pop()
+    item, holder = stack.pop()
     if id(item) in seen:
       continue
     seen.add(id(item))
     if is_keras3(item):
-      flavours.setdefault(KERAS3, item)
+      flavour = KERAS3
     elif is_tf_keras(item):
-      flavours.setdefault(TF_KERAS, item)
+      flavour = TF_KERAS
     else:
       continue
-    stack += [s for s in _sublayers(item) if id(s) not in seen]
+    flavours.setdefault(flavour, item)
+    if holder is not None and holder[1] != flavour:  # Name the layer that holds the other.
+      holders.setdefault(flavour, item)
+      holders.setdefault(holder[1], holder[0])
+    stack += [(s, (item, flavour)) for s in _sublayers(item) if id(s) not in seen]
   if len(flavours) == 2:
+    flavours.update(holders)
     k2, k3 = flavours[TF_KERAS], flavours[KERAS3]
     raise ValueError(
         f"The model mixes tf_keras (Keras 2) layer '{k2.name}' ({type(k2).__name__}) and "
@@ -88,6 +93,12 @@ def keras_of(obj):
         "Expected a Keras layer, a list of layers or a Keras model (tf_keras or Keras 3), got "
         f"{type(obj).__name__}.")
   return next(iter(flavours))
+
+
+def is_layer(obj):
+  """True for a layer (or model) of either Keras; False for a Keras 3 op in a functional graph."""
+  k3 = keras3()
+  return is_tf_keras(obj) or (k3 is not None and isinstance(obj, k3.layers.Layer))
 
 
 def is_model(obj):
@@ -106,6 +117,17 @@ def children(layer):
   if is_keras3(layer):
     return list(layer._flatten_layers(include_self=False, recursive=False))  # pylint: disable=protected-access
   return list(layer.submodules)
+
+
+def all_sublayers(layer):
+  """Every sublayer of ``layer``, at any depth (``children`` recursively)."""
+  found, stack = [], children(layer)
+  while stack:
+    s = stack.pop()
+    found.append(s)
+    if is_keras3(s):  # tf_keras's submodules are recursive already.
+      stack += children(s)
+  return found
 
 
 def to_numpy(x):

@@ -101,20 +101,41 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     raise ValueError(f"unsupported must be one of {_UNSUPPORTED}, got {unsupported!r}.")
   keras3_verbs = _keras3_verbs(to_prune) if not isinstance(to_prune, keras.layers.Layer) else None
   if keras3_verbs is not None:
-    if unsupported != "raise":
-      raise NotImplementedError(f"unsupported={unsupported!r} is not available for Keras 3 "
-                                "models yet; wrap the layers you want pruned yourself.")
-    return keras3_verbs.prune_low_magnitude_learned(to_prune, **params)
+    wrapper_cls, clone_model = keras3_verbs.PruneLearnedThreshold, keras3_verbs.clone_for_wrapping
+  elif isinstance(to_prune, (list, tuple, keras.layers.Layer)):
+    wrapper_cls, clone_model = PruneLearnedThreshold, _clone_for_wrapping
+  else:
+    raise ValueError("to_prune must be a Keras layer, a list of layers or a Keras model, got "
+                     f"{type(to_prune).__name__}.")
+  return wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported)
+
+
+def _clone_for_wrapping(model, clone_function):
+  """tf_keras: ``model`` cloned with ``clone_function`` applied to each layer."""
+  if is_subclassed(model):
+    raise ValueError(
+        f"Model '{model.name}' is a subclassed model, which cannot be cloned. Wrap its "
+        "layers with ltp_tf.PruneLearnedThreshold(...) in its __init__ instead.")
+  return keras.models.clone_model(model, clone_function=clone_function)
+
+
+def wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported):
+  """The registry's rules, for either Keras: every layer of ``to_prune`` that LTP prunes is
+  wrapped in ``wrapper_cls(layer, **params)``, models through ``clone_model(model,
+  clone_function)``; layers with nothing to prune stay; unsupported ones raise, or with
+  ``unsupported="skip"`` stay dense with one warning."""
   skipped = []  # Unsupported layers left dense with unsupported="skip".
 
   def wrap(layer):
-    if isinstance(layer, keras.Model):
-      return _prune_model(layer)
-    if isinstance(layer, PruneLearnedThreshold):
+    if _flavour.is_model(layer):
+      return clone_model(layer, wrap)
+    if isinstance(layer, wrapper_types()):
+      return layer
+    if not _flavour.is_layer(layer):  # A Keras 3 op in a functional graph (x + 3.0).
       return layer
     registry.check_not_tfmot_wrapped(layer)
     if registry.supports(layer):
-      return PruneLearnedThreshold(layer, **params)
+      return wrapper_cls(layer, **params)
     if registry.is_left_dense(layer):
       return layer
     if unsupported == "raise":
@@ -122,20 +143,10 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     skipped.append(layer)
     return layer
 
-  def _prune_model(model):
-    if is_subclassed(model):
-      raise ValueError(
-          f"Model '{model.name}' is a subclassed model, which cannot be cloned. Wrap its "
-          "layers with ltp_tf.PruneLearnedThreshold(...) in its __init__ instead.")
-    return keras.models.clone_model(model, clone_function=wrap)
-
   if isinstance(to_prune, (list, tuple)):
     result = [wrap(layer) for layer in to_prune]
-  elif isinstance(to_prune, keras.layers.Layer):
-    result = wrap(to_prune)
   else:
-    raise ValueError("to_prune must be a tf_keras layer, a list of layers or a tf_keras model, "
-                     f"got {type(to_prune).__name__}. Build it with tf_keras, not keras 3.")
+    result = wrap(to_prune)
   if skipped:
     _warn_skipped(skipped)
   return result

@@ -121,8 +121,7 @@ def kernel_weights(layer):
 def own_kernel_weights(layer):
   """``kernel_weights`` of ``layer`` that none of its sublayers holds (a block of Dense layers
   holds none of its own)."""
-  inner = {id(w) for sub in layer.submodules if isinstance(sub, layers.Layer)
-           for w in sub.weights}
+  inner = {id(w) for sub in _flavour.all_sublayers(layer) for w in sub.weights}
   return [w for w in kernel_weights(layer) if id(w) not in inner]
 
 
@@ -140,7 +139,7 @@ def is_unsupported(layer):
   """True for a layer that may hold a matrix or kernel LTP does not know how to prune: neither
   ``supports`` nor ``is_left_dense`` (an unbuilt layer of an unknown class counts, as its
   weights are unknown). Models are containers, never unsupported themselves."""
-  if isinstance(layer, keras.Model):
+  if _flavour.is_model(layer):
     return False
   return not supports(layer) and not is_left_dense(layer)
 

@@ -124,26 +124,15 @@ def sparsity_report(model):
         rows.append(TensorSparsity(m.name, path, int(np.prod(w.shape)),
                                    int(np.count_nonzero(_flavour.to_numpy(w)))))
     elif m.built and registry.is_unsupported(m):
-      inner = {id(w) for sub in _all_sublayers(m) for w in sub.weights}
-      own = [w for w in registry.kernel_weights(m) if id(w) not in inner]
+      own = registry.own_kernel_weights(m)
       if own:
         not_pruned.append(NotPruned(m.name, type(m).__name__,
                                     sum(int(np.prod(w.shape)) for w in own)))
       continue  # Its sublayers (wrappers, Dense, ...) are walked and counted on their own.
     else:
       continue
-    skip.update(id(s) for s in _all_sublayers(m))
+    skip.update(id(s) for s in _flavour.all_sublayers(m))
   return SparsityReport(rows, not_pruned)
-
-
-def _all_sublayers(layer):
-  found, stack = [], _flavour.children(layer)
-  while stack:
-    s = stack.pop()
-    found.append(s)
-    if _flavour.is_keras3(s):  # tf_keras's submodules are recursive already.
-      stack += _flavour.children(s)
-  return found
 
 
 def _bad_count(x):

@@ -3,10 +3,13 @@
 ``KERAS_BACKEND`` is this process's backend; every test here is backend-independent code.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
 
+import applications_cases
 import keras3_subprocess
 import ltp_tf
 from ltp_tf import wrapper as wrapper_lib
@@ -380,57 +383,284 @@ def test_clear_errors():
                                         L.Dense(2, name="new")])
   with pytest.raises(ValueError, match="tf_keras.*only.*Keras 3"):
     ltp_tf.to_tfmot(_pruned())
+  inp = keras.Input((3,))  # A tf_keras layer inside a Keras 3 model, held by a layer.
+  mixed = keras.Model(inp, _HoldsTfKeras(tf_keras.layers.Dense(2, name="old"), name="new")(inp))
+  with pytest.raises(ValueError, match=r"mixes tf_keras.*'old'.*Keras 3 layer 'new'"):
+    ltp_tf.prune_low_magnitude_learned(mixed)
 
 
-def test_more_registry_layers_train_switch_and_strip_to_the_hard_model():
-  # One model, one compile: SeparableConv2D (both kernels), Conv2DTranspose, EinsumDense.
-  inp = keras.Input((6, 6, 3))
-  x = L.SeparableConv2D(4, 3, name="sep")(inp)
-  x = L.Conv2DTranspose(2, 3, name="deconv")(x)
-  x = L.Flatten()(x)
-  out = L.EinsumDense("ab,bc->ac", output_shape=3, bias_axes="c", name="einsum")(x)
-  model = ltp_tf.prune_low_magnitude_learned(keras.Model(inp, out))
-  for w in ltp_tf.collect_wrappers(model):
-    for theta, v in zip(w._theta, w.pruned_variables):  # pylint: disable=protected-access
-      theta.assign(float(np.median(v.numpy() ** 2)) / w.threshold_scale)
-  model.compile(keras.optimizers.SGD(0.01), "mse")
-  x = np.random.default_rng(0).normal(size=(8, 6, 6, 3)).astype("float32")
-  model.fit(x, np.zeros((8, 3)), batch_size=4, verbose=0,
-            callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
-  assert all(w.is_hard for w in ltp_tf.collect_wrappers(model))
-  rows = ltp_tf.sparsity_report(model).tensors
-  assert [(r.layer, r.weight) for r in rows] == [
-      ("sep", "depthwise_kernel"), ("sep", "pointwise_kernel"), ("deconv", "kernel"),
-      ("einsum", "kernel")]
-  stripped = ltp_tf.strip_pruning(model)
-  np.testing.assert_allclose(stripped.predict(x, verbose=0), model.predict(x, verbose=0),
-                             atol=1e-5)
-  assert 0.3 < ltp_tf.sparsity_report(stripped).sparsity < 0.7
+class _HoldsTfKeras(L.Layer):
+
+  def __init__(self, inner, **kwargs):
+    super().__init__(**kwargs)
+    self.inner = inner
+
+  def call(self, x):
+    return x
 
 
-_APPLICATIONS_NOT_YET = {
-    "MobileNetV3Small": "cloning fails: \"'Add' object has no attribute 'built'\"",
-    "ConvNeXtTiny": "its LayerScale (a per-channel weight) is refused as unsupported",
+def _conv_stack():
+  inp = keras.Input((6, 6, 4))
+  x = L.Conv2D(4, 3, groups=2, name="grouped")(inp)
+  x = L.Conv2DTranspose(3, 3, name="deconv")(x)
+  x = L.DepthwiseConv2D(3, name="dw")(x)
+  x = L.SeparableConv2D(4, 3, name="sep")(x)
+  x = L.Dense(2, name="fc")(L.Flatten()(x))
+  return keras.Model(inp, x)
+
+
+def _conv1d_stack():
+  inp = keras.Input((8, 3))
+  x = L.Conv1D(4, 3, name="conv")(inp)
+  x = L.Conv1DTranspose(3, 3, name="deconv")(x)
+  x = L.DepthwiseConv1D(3, name="dw")(x)
+  x = L.SeparableConv1D(4, 3, name="sep")(x)
+  x = L.EinsumDense("abc,cd->abd", output_shape=(4, 2), bias_axes="d", name="einsum")(x)
+  return keras.Model(inp, L.Flatten()(x))
+
+
+def _conv3d_stack():
+  inp = keras.Input((3, 3, 3, 2))
+  x = L.Conv3D(3, 2, name="conv")(inp)
+  x = L.Conv3DTranspose(2, 2, name="deconv")(x)
+  return keras.Model(inp, L.Flatten()(x))
+
+
+def _sequence_stack():
+  inp = keras.Input((5,), dtype="int32")
+  x = L.Embedding(10, 6, name="emb")(inp)
+  x = L.MultiHeadAttention(2, 3, name="mha")(x, x)
+  x = L.SimpleRNN(4, return_sequences=True, name="rnn")(x)
+  x = L.LSTM(4, return_sequences=True, name="lstm")(x)
+  return keras.Model(inp, L.GRU(3, name="gru")(x))
+
+
+_CELL = ("cell.kernel", "cell.recurrent_kernel")
+# Each stack, with the (layer, weight) rows its report must have: the registry's rules as the
+# README states them, written out here (not read from the registry).
+REGISTRY_STACKS = {
+    "conv2d": (_conv_stack, [("grouped", "kernel"), ("deconv", "kernel"), ("dw", "kernel"),
+                             ("sep", "depthwise_kernel"), ("sep", "pointwise_kernel"),
+                             ("fc", "kernel")]),
+    "conv1d": (_conv1d_stack, [("conv", "kernel"), ("deconv", "kernel"), ("dw", "kernel"),
+                               ("sep", "depthwise_kernel"), ("sep", "pointwise_kernel"),
+                               ("einsum", "kernel")]),
+    "conv3d": (_conv3d_stack, [("conv", "kernel"), ("deconv", "kernel")]),
+    "sequence": (_sequence_stack, [("emb", "embeddings")] + [
+        ("mha", f"_{p}_dense.kernel") for p in ("query", "key", "value", "output")] + [
+            (name, w) for name in ("rnn", "lstm", "gru") for w in _CELL]),
 }
 
 
+@pytest.mark.parametrize("stack", sorted(REGISTRY_STACKS))
+def test_registry_layers_train_switch_and_strip_to_the_hard_model(stack):
+  build, rows = REGISTRY_STACKS[stack]
+  model = ltp_tf.prune_low_magnitude_learned(build())
+  _start_like(model)  # Thresholds at each tensor's median w**2: about half pruned.
+  model.compile(keras.optimizers.SGD(0.01), "mse")
+  shape = (8,) + tuple(model.input.shape[1:])
+  rng = np.random.default_rng(0)
+  x = (rng.integers(0, 10, shape).astype("int32") if stack == "sequence" else
+       rng.normal(size=shape).astype("float32"))
+  before = [v.numpy().copy() for w in ltp_tf.collect_wrappers(model)
+            for v in w.pruned_variables]
+  model.fit(x, np.zeros((8,) + tuple(model.output.shape[1:])), batch_size=4, verbose=0,
+            shuffle=False, callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+  wrappers = ltp_tf.collect_wrappers(model)
+  assert all(w.is_hard and int(w.step.numpy()) == 2 for w in wrappers)  # Switched in step 2.
+  after = [v.numpy() for w in wrappers for v in w.pruned_variables]
+  assert all(np.any(a != b) for a, b in zip(after, before))  # Every tensor trained.
+  report = ltp_tf.sparsity_report(model)
+  assert [(r.layer, r.weight) for r in report.tensors] == rows
+  assert all(0.2 < r.sparsity < 0.8 for r in report.tensors), str(report)
+  stripped = ltp_tf.strip_pruning(model)
+  assert not ltp_tf.collect_wrappers(stripped)
+  assert [(r.layer, r.weight, r.kept) for r in ltp_tf.sparsity_report(stripped).tensors] == [
+      (r.layer, r.weight, r.kept) for r in report.tensors]
+  np.testing.assert_allclose(stripped.predict(x, verbose=0), model.predict(x, verbose=0),
+                             atol=1e-5)
+
+
+class _Gram(L.Layer):
+  """An unknown layer holding a matrix (rank 2): unsupported."""
+
+  def build(self, input_shape):
+    self.gram = self.add_weight(shape=(input_shape[-1], input_shape[-1]), name="gram")
+
+  def call(self, x):
+    return keras.ops.matmul(x, self.gram)
+
+
+class _Scale(L.Layer):
+  """An unknown layer whose weights are all per-channel (rank 1), like LayerScale."""
+
+  def build(self, input_shape):
+    self.gamma = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="gamma")
+
+  def call(self, x):
+    return x * self.gamma
+
+
+def _with_unknown_layers():
+  inp = keras.Input((4,))
+  x = _Gram(name="gram")(L.Dense(4, name="fc1")(inp))
+  x = L.PReLU(name="prelu")(_Scale(name="scale")(x))
+  return keras.Model(inp, L.Dense(2, name="fc2")(x))
+
+
+def test_unsupported_raise_or_skip_and_rank1_and_prelu_as_on_tf_keras():
+  model = _with_unknown_layers()
+  with pytest.raises(ValueError, match=r"Layer 'gram' of class _Gram .*unsupported=\"skip\""):
+    ltp_tf.prune_low_magnitude_learned(model)
+  with pytest.warns(UserWarning, match=r"left 1 layer\(s\) dense.*'gram' \(_Gram\)"):
+    pruned = ltp_tf.prune_low_magnitude_learned(model, unsupported="skip")
+  # The rank-1 layer and PReLU (whose slopes have the input's rank) stay dense, unwarned.
+  assert [type(layer).__name__ for layer in pruned.layers] == [
+      "InputLayer", "PruneLearnedThreshold", "_Gram", "_Scale", "PReLU",
+      "PruneLearnedThreshold"]
+  pruned.compile(keras.optimizers.SGD(0.01), "mse")
+  x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+  pruned.fit(x, np.zeros((8, 2)), batch_size=4, verbose=0,
+             callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+  report = ltp_tf.sparsity_report(pruned)
+  assert [(r.layer, r.weight) for r in report.tensors] == [("fc1", "kernel"), ("fc2", "kernel")]
+  assert [(n.layer, n.layer_class, n.size) for n in report.not_pruned] == [("gram", "_Gram", 16)]
+  assert report.size == 4 * 4 + 4 * 2  # The dense layer is outside the global numbers.
+  assert report.as_dict()["not_pruned"] == [{"layer": "gram", "layer_class": "_Gram", "size": 16}]
+  assert "gram (_Gram, 16 weights)" in str(report)
+
+
+# Keras 3's applications: as tests/test_applications.py walks tf_keras's (the same list logic),
+# on the TensorFlow backend. One model of each family by default (15 models: 130 s of CPU, 4.5
+# min on 2 busy cores); LTP_TF_ALL_APPLICATIONS=1 walks every constructor (40).
+APPLICATIONS = applications_cases.walked(keras.applications)
+
+
+def test_the_applications_walk_covers_every_family():
+  every = applications_cases.constructors(keras.applications)
+  families = {applications_cases.family(keras.applications, n) for n in every}
+  assert len(every) >= 40 and {"convnext", "mobilenet_v3", "nasnet"} <= families
+  assert {applications_cases.family(keras.applications, n) for n in APPLICATIONS} == families
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0", "ResNet50",
-                                  "ConvNeXtTiny", "DenseNet121"])
+@pytest.mark.parametrize("name", APPLICATIONS)
 def test_keras_application_wraps_trains_a_step_and_strips_to_the_hard_model(name):
   if BACKEND != "tensorflow":
     pytest.skip("run on the TensorFlow backend (tests/test_keras3.py, slow)")
-  if name in _APPLICATIONS_NOT_YET:
-    pytest.xfail(_APPLICATIONS_NOT_YET[name])
-  model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=4)
-  pruned = ltp_tf.prune_low_magnitude_learned(model)
-  pruned.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
-  x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
-  pruned.fit(x, np.arange(4), batch_size=4, verbose=0,
-             callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
-  assert all(w.is_hard for w in ltp_tf.collect_wrappers(pruned))
-  stripped = ltp_tf.strip_pruning(pruned)
+  size = applications_cases.MIN_SIZE.get(name, 32)
+  model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
+                                            classes=4, classifier_activation=None)
+  applications_cases.skip_if_too_big(name, model)
+  # As on tf_keras: batch statistics over 2 images at 1x1 resolution blow the gradients up;
+  # frozen batch normalization uses its moving statistics, as when fine-tuning.
+  for layer in model._flatten_layers():  # pylint: disable=protected-access
+    if isinstance(layer, L.BatchNormalization):
+      layer.trainable = False
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", UserWarning)  # Nothing may be skipped.
+    pruned = ltp_tf.prune_low_magnitude_learned(model)
+  wrappers = ltp_tf.collect_wrappers(pruned)
+  assert wrappers
+  pruned.compile(keras.optimizers.SGD(1e-2, clipvalue=1e-2),
+                 keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
+  x = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype("float32")
+  before = wrappers[0].pruned_variables[0].numpy().copy()
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # A random net may lose a whole layer.
+    pruned.fit(x, np.array([1, 2]), batch_size=2, verbose=0,
+               callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+    assert all(w.is_hard for w in wrappers)
+    assert np.any(wrappers[0].pruned_variables[0].numpy() != before)  # It trained.
+    expected = keras.ops.convert_to_numpy(pruned(x, training=False))
+    stripped = ltp_tf.strip_pruning(pruned)
   assert not ltp_tf.collect_wrappers(stripped)
+  report = ltp_tf.sparsity_report(stripped)
+  assert not report.not_pruned and report.kept < report.size
+  assert len(report.tensors) == sum(len(w.weight_paths) for w in wrappers)
+  assert np.all(np.isfinite(expected))
+  np.testing.assert_allclose(stripped(x, training=False), expected, rtol=1e-5, atol=1e-5)
+
+
+def _hub_backbones():
+  """keras-hub backbones built from small arguments (no download), and the classes of their
+  blocks that LTP leaves dense: keras-hub's composite blocks (a layer holding Dense/Conv
+  sublayers) are unsupported layers on either Keras, so those need unsupported="skip".
+  (ViTBackbone and the text backbones hold all their kernels in such blocks: nothing of theirs
+  is wrapped yet.)"""
+  models = keras_hub.models
+  image = (16, 16, 3)
+  return {
+      "ResNetBackbone": (lambda: models.ResNetBackbone(
+          input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 8],
+          stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+          image_shape=image), []),
+      "VGGBackbone": (lambda: models.VGGBackbone(
+          stackwise_num_repeats=[1, 1], stackwise_num_filters=[4, 8], image_shape=image), []),
+      "DenseNetBackbone": (lambda: models.DenseNetBackbone(
+          stackwise_num_repeats=[1, 1], growth_rate=4, image_shape=image), []),
+      "EfficientNetBackbone": (lambda: models.EfficientNetBackbone(
+          stackwise_kernel_sizes=[3, 3], stackwise_num_repeats=[1, 1],
+          stackwise_input_filters=[8, 8], stackwise_output_filters=[8, 16],
+          stackwise_expansion_ratios=[1, 2], stackwise_squeeze_and_excite_ratios=[0.0, 0.25],
+          stackwise_strides=[1, 2], stackwise_block_types=["fused", "unfused"],
+          width_coefficient=1.0, depth_coefficient=1.0, input_shape=image),
+                               ["FusedMBConvBlock", "MBConvBlock"]),
+      "MobileNetBackbone": (lambda: models.MobileNetBackbone(
+          stackwise_expansion=[[16], [24]], stackwise_num_blocks=[1, 1],
+          stackwise_num_filters=[[8], [16]], stackwise_kernel_size=[[3], [3]],
+          stackwise_num_strides=[[2], [1]], stackwise_se_ratio=[[None], [0.25]],
+          stackwise_activation=[["relu"], ["hard_swish"]], stackwise_padding=[[1], [1]],
+          output_num_filters=32, depthwise_filters=8, depthwise_stride=1,
+          depthwise_residual=False, last_layer_filter=32, squeeze_and_excite=0.5,
+          image_shape=image),
+                            ["DepthwiseConvBlock", "InvertedResidualBlock", "ConvBnActBlock"]),
+  }
+
+
+try:
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  HUB_BACKBONES = sorted(_hub_backbones())
+except ImportError:
+  keras_hub, HUB_BACKBONES = None, ["keras_hub"]
+
+
+@pytest.mark.slow  # 2-6 s each on TF, 20 s to 2 min on JAX on 2 busy cores.
+@pytest.mark.parametrize("name", HUB_BACKBONES)
+def test_keras_hub_backbone_wraps_trains_a_step_and_strips_to_the_hard_model(name):
+  if keras_hub is None:
+    pytest.skip("keras-hub is not installed (pip install keras-hub): its backbones are the "
+                "real Keras 3 models these tests prune")
+  build, left_dense = _hub_backbones()[name]
+  model = build()
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    pruned = ltp_tf.prune_low_magnitude_learned(model, unsupported="skip")
+  skips = [str(w.message) for w in caught if "unsupported=\"skip\"" in str(w.message)]
+  if left_dense:
+    assert len(skips) == 1 and all(f"({cls})" in skips[0] for cls in left_dense), skips
+  else:
+    assert not skips, skips
+  wrappers = ltp_tf.collect_wrappers(pruned)
+  assert wrappers
+  _start_like(pruned)  # Thresholds at each tensor's median w**2: about half pruned.
+  pruned.compile(keras.optimizers.SGD(0.01), "mse")
+  x = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype("float32")
+  y = np.zeros((4,) + tuple(pruned.output.shape[1:]), "float32")
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # A random net may lose a whole layer.
+    pruned.fit(x, y, batch_size=2, verbose=0, shuffle=False,
+               callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+  assert all(w.is_hard for w in wrappers)
+  report = ltp_tf.sparsity_report(pruned)
+  wrapped = [r for r in report.tensors if r.threshold is not None]
+  assert len(wrapped) == sum(len(w.weight_paths) for w in wrappers)
+  assert 0 < sum(r.kept for r in wrapped) < sum(r.size for r in wrapped)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    stripped = ltp_tf.strip_pruning(pruned)
+  assert not ltp_tf.collect_wrappers(stripped)
+  assert ltp_tf.sparsity_report(stripped).kept == report.kept
   np.testing.assert_allclose(stripped.predict(x, verbose=0), pruned.predict(x, verbose=0),
                              atol=1e-5)
 

@@ -10,38 +10,21 @@ about 21 GiB; a model after a big one in the same process may be skipped too (th
 keeps the memory it freed), so run the biggest alone.
 """
 
-import inspect
-import os
 import warnings
 
 import numpy as np
 import pytest
 
+import applications_cases as cases
 import ltp_tf
 from ltp_tf._keras import keras
 
 L = keras.layers
-
-# Every public model constructor, read from the module so that a new one is walked too.
-APPLICATIONS = sorted(name for name, fn in vars(keras.applications).items()
-                      if inspect.isfunction(fn) and name[:1].isupper())
-# The smallest input each model accepts where it is above 32x32.
-_MIN_SIZE = {"InceptionResNetV2": 75, "InceptionV3": 75, "Xception": 71}
-# Peak memory of one eager train step and the strip, per parameter (measured on ConvNeXt:
-# the soft masks' intermediates are kept for the backward pass, about 14 floats a weight).
-_BYTES_PER_PARAM = 64
+APPLICATIONS = cases.constructors(keras.applications)
 
 
-def _available_bytes():
-  """MemAvailable from /proc/meminfo, or None where there is none (not Linux)."""
-  try:
-    with open("/proc/meminfo", encoding="ascii") as f:
-      for line in f:
-        if line.startswith("MemAvailable:"):
-          return int(line.split()[1]) * 1024
-  except OSError:
-    pass
-  return None
+def _family(name):
+  return cases.family(keras.applications, name)
 
 
 def test_the_walk_covers_every_family():
@@ -51,21 +34,7 @@ def test_the_walk_covers_every_family():
   assert {"convnext", "efficientnet_v2", "nasnet", "regnet", "resnet_rs", "vgg16"} <= families
 
 
-# The smallest model of each family (module), for CI: the whole walk takes ~27 min on 2 cores,
-# more than CI's budget. LTP_TF_ALL_APPLICATIONS=1 walks all of them.
-_SMALLEST = {"ConvNeXtTiny", "DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "MobileNet",
-             "MobileNetV2", "MobileNetV3Small", "NASNetMobile", "RegNetX002", "RegNetY002",
-             "ResNet50", "ResNet50V2", "ResNetRS50", "VGG16", "VGG19", "InceptionV3",
-             "InceptionResNetV2", "Xception"}
-
-
-def _family(name):
-  return getattr(keras.applications, name).__module__.rsplit(".", 1)[-1]
-
-
-WALKED = APPLICATIONS if os.environ.get("LTP_TF_ALL_APPLICATIONS") == "1" else sorted(
-    n for n in APPLICATIONS if n in _SMALLEST or _family(n) not in {_family(m) for m in
-                                                                    _SMALLEST})
+WALKED = cases.walked(keras.applications)
 
 
 def test_ci_walks_one_model_of_every_family():
@@ -75,14 +44,10 @@ def test_ci_walks_one_model_of_every_family():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", WALKED)
 def test_application_wraps_trains_and_strips_to_the_hard_mode_model(name):
-  size = _MIN_SIZE.get(name, 32)
+  size = cases.MIN_SIZE.get(name, 32)
   model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
                                             classes=10, classifier_activation=None)
-  need, available = model.count_params() * _BYTES_PER_PARAM, _available_bytes()
-  if available is not None and need > available:
-    pytest.skip(f"{name} ({model.count_params() / 1e6:.0f}M weights) needs about "
-                f"{need / 2**30:.0f} GiB for a train step and the strip; "
-                f"{available / 2**30:.0f} GiB are available.")
+  cases.skip_if_too_big(name, model)
   # Batch statistics over a batch of 2 at 1x1 resolution blow the gradients up (to NaN in a
   # step); frozen batch normalization uses its moving statistics, as when fine-tuning.
   for layer in model.submodules:

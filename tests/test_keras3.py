@@ -54,7 +54,7 @@ def test_keras3_suite(backend):
 
 
 @pytest.mark.slow
-def test_keras_applications_on_tensorflow():  # ~2 min on 2 cores
+def test_keras_applications_on_tensorflow():  # 15 models and keras-hub: ~3 min on 2 cores
   keras3_subprocess.run_pytest(["keras3_cases.py"], "tensorflow", markers="slow")
 
 

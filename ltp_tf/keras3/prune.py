@@ -28,31 +28,19 @@ def _check_built(model):
       "the model on a batch, before pruning.")
 
 
-def prune_low_magnitude_learned(to_prune, **params):
-  """Keras 3 side of ``ltp_tf.prune_low_magnitude_learned`` (same arguments and result)."""
+def clone_for_wrapping(model, clone_function):
+  """Keras 3 side of ``ltp_tf.prune_low_magnitude_learned``: ``model`` cloned with
+  ``clone_function`` applied to each layer (``ltp_tf.prune.wrap_layers`` decides what to wrap).
 
-  def wrap(layer):
-    if isinstance(layer, keras.Model):
-      return _prune_model(layer)
-    if isinstance(layer, PruneLearnedThreshold):
-      return layer
-    if registry.supports(layer):
-      return PruneLearnedThreshold(layer, **params)
-    if registry.is_left_dense(layer):
-      return layer
-    raise registry.unsupported_error(layer)
-
-  def _prune_model(model):
-    if _is_subclassed(model):
-      raise ValueError(
-          f"Model '{model.name}' is a subclassed model, which cannot be cloned. Wrap its "
-          "layers with ltp_tf.keras3.wrapper.PruneLearnedThreshold(...) in its __init__.")
-    _check_built(model)
-    return keras.models.clone_model(model, clone_function=wrap)
-
-  if isinstance(to_prune, (list, tuple)):
-    return [wrap(layer) for layer in to_prune]
-  return wrap(to_prune)
+  Raises:
+    ValueError: for a subclassed or unbuilt model (naming it and the fix).
+  """
+  if _is_subclassed(model):
+    raise ValueError(
+        f"Model '{model.name}' is a subclassed model, which cannot be cloned. Wrap its "
+        "layers with ltp_tf.keras3.wrapper.PruneLearnedThreshold(...) in its __init__.")
+  _check_built(model)
+  return keras.models.clone_model(model, clone_function=clone_function)
 
 
 def strip(model):
@@ -64,6 +52,8 @@ def strip(model):
   copies = []  # (new layer, weights to load)
 
   def clone(layer):
+    if not _flavour.is_layer(layer):  # A stateless op in the graph (x + 3.0): kept as is.
+      return layer
     if isinstance(layer, keras.Model) and shared.collect_wrappers(layer):
       return strip(layer)
     if isinstance(layer, PruneLearnedThreshold):

@@ -164,7 +164,8 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def _hard(self, ws, masks):
     return [w * ops.cast(m, w.dtype) for w, m in zip(ws, masks)], ops.zeros((), "float32")
 
-  def call(self, inputs, training=None, **kwargs):
+  def call(self, inputs, *args, training=None, **kwargs):
+    # *args: the inner layer's other positional inputs (MultiHeadAttention's value, key).
     ws = [w.value for w in self.pruned_variables]
     taus = self._soft_thresholds()
     masks = [m.value for m in self._mask]
@@ -189,9 +190,9 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     self.add_loss(self.l0_lambda.value * penalty)
     if self._layer_takes_training:
       kwargs["training"] = training
-    return self._call_with(tensors, inputs, **kwargs)
+    return self._call_with(tensors, inputs, *args, **kwargs)
 
-  def _call_with(self, tensors, inputs, **kwargs):
+  def _call_with(self, tensors, inputs, *args, **kwargs):
     """Calls the inner layer with ``tensors`` in place of its pruned variables."""
     pruned = {id(v) for v in self.pruned_variables}
     others = [v for v in self.layer.variables if id(v) not in pruned]
@@ -199,7 +200,7 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     mapping = list(zip(self.pruned_variables, tensors)) + [(v, before[id(v)]) for v in others]
     with keras.StatelessScope(state_mapping=mapping, collect_losses=True,
                               initialize_variables=False) as scope:
-      outputs = self.layer(inputs, **kwargs)
+      outputs = self.layer(inputs, *args, **kwargs)
     for v in others:  # The inner layer's own state updates, if any, go to the real scope.
       value = scope.get_current_value(v)
       if value is not before[id(v)]:
