@@ -72,20 +72,32 @@ def bar_check(network, rows, dense_accuracy, method="ltp"):
   return lines
 
 
+# The baselines a grid may hold, in table order: TFMOT (uniform, no depthwise), global magnitude
+# and uniform magnitude (every tensor alike, depthwise included).
+BASELINES = {"tfmot": "TFMOT", "gmp": "GMP", "uniform": "uniform"}
+# The compact BN + depthwise networks (issue 11's bar), shown first.
+COMPACT = ("mnv2c", "effc")
+
+
 def matched(rows, method="ltp"):
-  """``method`` minus TFMOT and minus GMP (mean accuracy) at each target, with the stds."""
-  lines = [f"| target | {method} | TFMOT | GMP | {method} − TFMOT | {method} − GMP |",
-           "|---|---:|---:|---:|---:|---:|"]
+  """``method`` minus each baseline the grid holds (mean accuracy) at each target, with the
+  stds; verdicts: at least as accurate, or behind by less than the seed noise."""
+  present = [b for b in BASELINES if any(r["method"] == b for r in rows)] or ["tfmot", "gmp"]
+  names = [BASELINES[b] for b in present]
+  lines = [f"| target | {method} | " + " | ".join(names) + " | " +
+           " | ".join(f"{method} − {n}" for n in names) + " |",
+           "|---|" + "---:|" * (1 + 2 * len(names))]
   verdicts = []
   by = {(r["method"], r["target"]): r for r in rows}
   for target in sorted({r["target"] for r in rows if r["target"] is not None}):
-    ltp, tf, gmp = (by.get((m, target)) for m in (method, "tfmot", "gmp"))
+    ltp = by.get((method, target))
+    others = [by.get((b, target)) for b in present]
     if not ltp:
       continue
-    cells = [f"{target:.0%}"]
-    for r in (ltp, tf, gmp):
+    cells = [f"{target:.1%}"]
+    for r in (ltp, *others):
       cells.append(f"{r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f}" if r else "-")
-    for other in (tf, gmp):
+    for other in others:
       if other:
         diff = ltp["accuracy_mean"] - other["accuracy_mean"]
         noise = np.hypot(ltp["accuracy_std"], other["accuracy_std"])
@@ -95,6 +107,37 @@ def matched(rows, method="ltp"):
         cells.append("-")
     lines.append("| " + " | ".join(cells) + " |")
   return lines, verdicts
+
+
+def compact_bar(network, rows, method="ltp"):
+  """Issue 11's bar on a compact network: at every target ``method``'s mean over seeds at least
+  as accurate as GMP and uniform magnitude; at 3x ahead of GMP by more than the seed noise."""
+  by = {(r["method"], r["target"]): r for r in rows}
+  targets = sorted(t for (m, t) in by if m == method and t is not None)
+  if not targets:
+    return []
+  behind, three = [], None
+  for t in targets:
+    ltp = by[(method, t)]
+    for b in ("gmp", "uniform"):
+      other = by.get((b, t))
+      if other and ltp["accuracy_mean"] < other["accuracy_mean"]:
+        behind.append(f"{t:.1%} vs {BASELINES[b]} by "
+                      f"{100 * (other['accuracy_mean'] - ltp['accuracy_mean']):.2f} pt")
+    gmp = by.get(("gmp", t))
+    if abs(t - 2 / 3) < 0.01 and gmp:
+      noise = float(np.hypot(ltp["accuracy_std"], gmp["accuracy_std"]))
+      three = (ltp["accuracy_mean"] - gmp["accuracy_mean"], noise, ltp["seeds"])
+  seeds = sorted({r["seeds"] for r in rows if r["method"] == method})
+  verdict = "**met**" if not behind else "**missed** (behind at " + "; ".join(behind) + ")"
+  line = (f"- {network}, `{method}`: at least as accurate as GMP and uniform magnitude at every "
+          f"target ({', '.join(f'{t:.1%}' for t in targets)}; seeds per target: {seeds}): "
+          f"{verdict}.")
+  if three:
+    diff, noise, n = three
+    line += (f" At 3×: {100 * diff:+.2f} pt vs GMP, seed noise {100 * noise:.2f} pt ({n} seeds):"
+             f" {'**ahead by more than the noise**' if diff > noise else '**not ahead by more than the noise**'}.")
+  return [line]
 
 
 def cost_section(cost):
@@ -122,7 +165,7 @@ def build():
            "commands that produced each file are given in its section. Machine: 2 CPU cores "
            "(shared with other work while the grids ran), no GPU.", "", notes.strip(), ""]
   bars, comparisons = [], []
-  main = ["lenet300", "lenet5", "resnet20", "lenet300_long", "lenet5_long"]
+  main = [*COMPACT, "lenet300", "lenet5", "resnet20", "lenet300_long", "lenet5_long"]
   extra = sorted(f[len("benchmark_"):-len(".json")] for f in os.listdir(RESULTS)
                  if f.startswith("benchmark_") and f.endswith(".json")
                  and f[len("benchmark_"):-len(".json")] not in main)
@@ -137,6 +180,11 @@ def build():
     dense = float(np.mean([r["dense_accuracy_mean"] for r in all_rows if r["network"] == base]
                           or [r["dense_accuracy_mean"] for r in all_rows]))
     bars += bar_check(base, all_rows, dense) + bar_check(base, all_rows, dense, "ltp_frac")
+  for network in COMPACT:
+    result = _load(f"benchmark_{network}.json")
+    if result:
+      bars += (compact_bar(network, result["aggregate"]) +
+               compact_bar(network, result["aggregate"], "ltp_frac"))
   for network in main + extra:  # Then the grids run with --override, e.g. another r.
     result = _load(f"benchmark_{network}.json")
     if not result:
@@ -151,8 +199,10 @@ def build():
     for method in ("ltp", "ltp_frac"):
       table, verdicts = matched(rows, method)
       if verdicts:
+        against = " and ".join(BASELINES[b] for b in BASELINES
+                               if any(r["method"] == b for r in rows)) or "TFMOT and GMP"
         comparisons.append(
-            f"- {network}, `{method}`: at least as accurate as TFMOT and GMP (or behind by "
+            f"- {network}, `{method}`: at least as accurate as {against} (or behind by "
             f"less than their seed noise) in {sum(verdicts)} of {len(verdicts)} comparisons.")
         tables += table + [""]
     with open(os.path.join(RESULTS, f"benchmark_{network}.md")) as f:
@@ -162,6 +212,9 @@ def build():
                                           "grid, same dense checkpoints and budget" if base
                                           else "") + "):", "", *tables,
               f"![accuracy vs sparsity](benchmarks/results/accuracy_{network}.png)",
+              *[f"![keep ratio per tensor at {t:.1%}](benchmarks/results/layers_{network}_{t:g}.png)"
+                for t in sorted({r["target"] for r in rows if r["target"] is not None})
+                if os.path.exists(os.path.join(RESULTS, f"layers_{network}_{t:g}.png"))],
               f"![keep ratio](benchmarks/results/keep_ratio_{network}.png)",
               *[f"![Fig. 1, {m}](benchmarks/results/fig1_{network}_{m}.png)"
                 for m in ("ltp", "ltp_unstab")

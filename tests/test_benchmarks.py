@@ -151,3 +151,23 @@ def test_report_states_each_bar_as_met_or_missed_by_how_much():
   assert verdicts == [True, True]  # Behind TFMOT by less than the noise; ahead of GMP.
   _, verdicts = report.matched([row("ltp", 50, 0.020), row("tfmot", 50, 0.0195)])
   assert verdicts == [False]
+
+
+def test_compact_bar_needs_every_target_and_a_lead_beyond_the_noise_at_3x():
+  from benchmarks import report  # pylint: disable=g-import-not-at-top
+
+  def row(method, target, accuracy, std=0.002):
+    return {"method": method, "target": target, "accuracy_mean": accuracy,
+            "accuracy_std": std, "seeds": 3}
+
+  rows = [row("ltp", 0.5, 0.90), row("gmp", 0.5, 0.899), row("uniform", 0.5, 0.895),
+          row("ltp", 2 / 3, 0.89), row("gmp", 2 / 3, 0.885), row("uniform", 2 / 3, 0.886)]
+  (line,) = report.compact_bar("mnv2c", rows)
+  assert "**met**" in line and "+0.50 pt vs GMP" in line and "**ahead by more" in line
+  rows[3] = row("ltp", 2 / 3, 0.8855)  # Ahead of GMP by 0.05 pt, behind uniform by 0.05 pt.
+  (line,) = report.compact_bar("mnv2c", rows)
+  assert "**missed** (behind at 66.7% vs uniform by 0.05 pt)" in line
+  assert "**not ahead by more than the noise**" in line
+  table, verdicts = report.matched(rows)
+  assert "| ltp − uniform |" in table[0] and verdicts == [True, True, True, True]
+  assert report.compact_bar("mnv2c", [row("gmp", 0.5, 0.9)]) == []  # No LTP row: no line.
