@@ -43,6 +43,8 @@ _OUT = flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.abspath(_
                                                "results"), "Where JSON, Markdown, PNGs go.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with mnist/ and fashion_mnist/ "
                                 "IDX files (default: $LTP_TF_DATA_DIR or ../shared/data).")
+_FINISHED_ONLY = flags.DEFINE_bool("finished_only", False, "Run nothing: tabulate and plot the "
+                                    "runs of the grid already finished in --workdir.")
 _OVERRIDES = flags.DEFINE_list("override", [], "Network fields to override for every "
                                "network, e.g. prune_epochs=2,train_examples=2000.")
 
@@ -55,7 +57,7 @@ def main(argv):
            _METHODS.value, _WORKDIR.value, _OUT.value, _DATA_DIR.value,
            grid.parse_overrides(_OVERRIDES.value),
            ablation_seeds=None if ablation_seeds is None else [int(s) for s in ablation_seeds],
-           natural=_NATURAL.value)
+           natural=_NATURAL.value, finished_only=_FINISHED_ONLY.value)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def with_overrides(network, overrides):
 
 
 def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, overrides=None,
-        ablation_seeds=None, natural=True, verbose=0):
+        ablation_seeds=None, natural=True, verbose=0, finished_only=False):
   """Runs the grid for each network and writes its outputs; returns {network: rows}.
 
   ``ablation_seeds`` (default: ``seeds``) are the seeds of ``harness.ABLATIONS``: the
@@ -58,7 +58,8 @@ def run(networks, targets, seeds, methods, workdir, out_dir, data_dir=None, over
     data = harness.load_data(network, data_dir)
     specs = harness.grid_specs(methods, targets, seeds, natural=natural,
                                ablation_seeds=ablation_seeds)
-    results = harness.run_grid(network, specs, data, workdir, verbose=verbose)
+    results = harness.run_grid(network, specs, data, workdir, verbose=verbose,
+                               finished_only=finished_only)
     harness.write_outputs(network, results, out_dir)
     rows = harness.aggregate(results)
     runs_dir = os.path.join(workdir, "runs")

@@ -244,6 +244,11 @@ def _strip(model, method):
   return ltp_tf.strip_pruning(model)
 
 
+def _run_path(network, method, target, seed, workdir):
+  name = f"{network.name}_{method}_{'natural' if target is None else target}_seed{seed}"
+  return os.path.join(workdir, "runs", name + ".json")
+
+
 def run_one(network, method, target, seed, data, workdir, export=False, keep_log=False,
             verbose=0):
   """One benchmark run; returns its result dict (also written to ``workdir/runs``)."""
@@ -254,8 +259,8 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
                      f"{NATURAL})")
   if target is not None and method == "ltp_noreg":
     raise ValueError("ltp_noreg (lambda = 0) cannot be steered to a target.")
-  name = f"{network.name}_{method}_{'natural' if target is None else target}_seed{seed}"
-  out = os.path.join(workdir, "runs", name + ".json")
+  out = _run_path(network, method, target, seed, workdir)
+  name = os.path.basename(out)[:-len(".json")]
   if os.path.exists(out):
     return trail.read_json(out, None)
   os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -380,10 +385,15 @@ def grid_specs(methods, targets, seeds, natural=True, ablation_seeds=None):
 
 
 def run_grid(network, specs, data, workdir, export_seed=0, keep_log_seed=0, verbose=0,
-             log=print):
-  """Runs every ``(method, target, seed)`` of ``specs`` (skipping finished ones)."""
+             log=print, finished_only=False):
+  """Runs every ``(method, target, seed)`` of ``specs`` (skipping finished ones); with
+  ``finished_only``, only collects those already finished (a report of a partial grid)."""
   results = []
   for i, (method, target, seed) in enumerate(specs):
+    if finished_only and not os.path.exists(_run_path(network, method, target, seed, workdir)):
+      log(f"[{i + 1}/{len(specs)}] {network.name} {method} target={target} seed={seed}: "
+          "not run yet, left out")
+      continue
     start = time.time()
     results.append(run_one(network, method, target, seed, data, workdir,
                            export=seed == export_seed, keep_log=seed == keep_log_seed,

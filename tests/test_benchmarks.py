@@ -45,6 +45,11 @@ def test_every_method_runs_and_writes_every_field(tmp_path, monkeypatch):
   again = grid.run(["tiny"], [0.7], [0], ["gmp"], str(tmp_path / "work"), str(out))
   assert again["tiny"][0]["accuracy_mean"] == pytest.approx(
       next(r["accuracy"] for r in runs if r["method"] == "gmp"))
+  # finished_only: a report of what has run (seed 1 has not: left out, nothing trained).
+  partial = grid.run(["tiny"], [0.7], [0, 1], ["gmp", "uniform"], str(tmp_path / "work"),
+                     str(out), finished_only=True)
+  assert {(r["method"], r["seeds"]) for r in partial["tiny"]} == {("gmp", 1), ("uniform", 1)}
+  assert not os.path.exists(tmp_path / "work" / "runs" / "tiny_gmp_0.7_seed1.json")
 
 
 def test_global_magnitude_pruning_uses_one_threshold_over_all_layers():
