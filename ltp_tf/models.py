@@ -123,15 +123,15 @@ class AdaptiveAveragePooling2D(L.Layer):
 # --- Helpers ---------------------------------------------------------------------------------
 
 
-def _image_input(input_shape, name):
+def _image_input(input_shape, name, k=keras):
   """(Input, image tensor) for a model taking ``(H, W, C)`` or ``(H, W)`` images."""
   if len(input_shape) not in (2, 3):
     raise ValueError(f"input_shape for '{name}' must be (height, width, channels) or "
                      f"(height, width), got {tuple(input_shape)}")
-  inputs = keras.Input(input_shape, name="image")
+  inputs = k.Input(input_shape, name="image")
   x = inputs
   if len(input_shape) == 2:
-    x = L.Reshape((*input_shape, 1), name="add_channel_axis")(x)
+    x = k.layers.Reshape((*input_shape, 1), name="add_channel_axis")(x)
   return inputs, x
 
 
@@ -159,7 +159,7 @@ def _split_channels(channels, groups):
 # --- MLPs and LeNets -------------------------------------------------------------------------
 
 
-def _mlp(input_shape, num_classes, *, hidden=None):
+def _mlp(input_shape, num_classes, k=keras, *, hidden=None):
   """Flatten, ``Dense(units, relu)`` for each entry of ``hidden``, ``Dense(num_classes)``."""
   if hidden is None:
     raise ValueError("get_model('mlp', ...) needs hidden=<tuple of hidden layer widths>, "
@@ -168,37 +168,37 @@ def _mlp(input_shape, num_classes, *, hidden=None):
     hidden = tuple(hidden)
   if not isinstance(hidden, tuple) or not all(_is_positive_int(u) for u in hidden):
     raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
-  return _dense_stack(input_shape, num_classes, [int(u) for u in hidden], "mlp")
+  return _dense_stack(input_shape, num_classes, [int(u) for u in hidden], "mlp", k)
 
 
-def _dense_stack(input_shape, num_classes, hidden, name):
-  layers = [keras.Input(input_shape), L.Flatten(name="flatten")]
-  layers += [L.Dense(units, activation="relu", name=f"fc{i + 1}")
+def _dense_stack(input_shape, num_classes, hidden, name, k=keras):
+  layers = [k.Input(input_shape), k.layers.Flatten(name="flatten")]
+  layers += [k.layers.Dense(units, activation="relu", name=f"fc{i + 1}")
              for i, units in enumerate(hidden)]
-  layers.append(L.Dense(num_classes, name="logits"))
-  return keras.Sequential(layers, name=name)
+  layers.append(k.layers.Dense(num_classes, name="logits"))
+  return k.Sequential(layers, name=name)
 
 
-def _lenet300(input_shape, num_classes):
+def _lenet300(input_shape, num_classes, k=keras):
   """LeNet-300-100: the mlp with hidden=(300, 100). 266,610 parameters for 28x28 / 10."""
-  return _dense_stack(input_shape, num_classes, (300, 100), "lenet300")
+  return _dense_stack(input_shape, num_classes, (300, 100), "lenet300", k)
 
 
-def _lenet5(input_shape, num_classes):
+def _lenet5(input_shape, num_classes, k=keras):
   """LeNet-5-Caffe, the LeNet-5 of the pruning literature (e.g. Han et al. 2015).
 
   conv 20 5x5 valid, max-pool 2/2, conv 50 5x5 valid, max-pool 2/2, Flatten, Dense 500 ReLU,
   Dense ``num_classes``. As in Caffe's ``lenet_train_test.prototxt`` the convolutions have NO
   activation (the only ReLU is after the 500-unit layer). 431,080 parameters for 28x28x1 / 10.
   """
-  inputs, x = _image_input(input_shape, "lenet5")
-  x = L.Conv2D(20, 5, name="conv1")(x)
-  x = L.MaxPooling2D(2, 2, name="pool1")(x)
-  x = L.Conv2D(50, 5, name="conv2")(x)
-  x = L.MaxPooling2D(2, 2, name="pool2")(x)
-  x = L.Flatten(name="flatten")(x)
-  x = L.Dense(500, activation="relu", name="fc1")(x)
-  return keras.Model(inputs, L.Dense(num_classes, name="logits")(x), name="lenet5")
+  inputs, x = _image_input(input_shape, "lenet5", k)
+  x = k.layers.Conv2D(20, 5, name="conv1")(x)
+  x = k.layers.MaxPooling2D(2, 2, name="pool1")(x)
+  x = k.layers.Conv2D(50, 5, name="conv2")(x)
+  x = k.layers.MaxPooling2D(2, 2, name="pool2")(x)
+  x = k.layers.Flatten(name="flatten")(x)
+  x = k.layers.Dense(500, activation="relu", name="fc1")(x)
+  return k.Model(inputs, k.layers.Dense(num_classes, name="logits")(x), name="lenet5")
 
 
 # --- ResNet-20 -------------------------------------------------------------------------------
@@ -483,6 +483,9 @@ _BUILDERS = {
     "efficientnet_compact": _efficientnet_compact,
 }
 MODEL_NAMES = tuple(_BUILDERS)
+# The models built from plain Keras layers only, so that any Keras can build them
+# (``get_model(..., keras_module=...)``); the others use tf_keras layers of this module.
+PORTABLE_MODEL_NAMES = ("mlp", "lenet300", "lenet5")
 
 
 def _check_shape_and_classes(input_shape, num_classes):
@@ -494,7 +497,7 @@ def _check_shape_and_classes(input_shape, num_classes):
     raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
 
 
-def get_model(name, input_shape, num_classes, **kwargs):
+def get_model(name, input_shape, num_classes, keras_module=None, **kwargs):
   """The network ``name`` for inputs of ``input_shape`` and ``num_classes`` classes (logits).
 
   Names:
@@ -520,6 +523,8 @@ def get_model(name, input_shape, num_classes, **kwargs):
     name: one of ``MODEL_NAMES``.
     input_shape: the shape of one example, without the batch axis, e.g. ``(32, 32, 3)``.
     num_classes: the number of output logits.
+    keras_module: the Keras to build with (``import keras`` for Keras 3; default tf_keras),
+      for the ``PORTABLE_MODEL_NAMES``: the same layers, names and parameters in either.
     **kwargs: options of the model (see above).
 
   Returns:
@@ -527,10 +532,18 @@ def get_model(name, input_shape, num_classes, **kwargs):
 
   Raises:
     ValueError: for an unknown ``name``, a bad ``input_shape`` or ``num_classes``, a missing
-      or unknown keyword argument, or an input too small for the model.
+      or unknown keyword argument, an input too small for the model, or a ``keras_module``
+      other than tf_keras for a model outside ``PORTABLE_MODEL_NAMES``.
   """
   if name not in _BUILDERS:
     raise ValueError(f"name must be one of {', '.join(MODEL_NAMES)}; got {name!r}")
+  portable = ()
+  if keras_module is not None and keras_module is not keras:
+    if name not in PORTABLE_MODEL_NAMES:
+      raise ValueError(f"get_model({name!r}) builds with tf_keras only; keras_module="
+                       f"{getattr(keras_module, '__name__', keras_module)!r} is for "
+                       f"{', '.join(PORTABLE_MODEL_NAMES)}.")
+    portable = (keras_module,)
   _check_shape_and_classes(input_shape, num_classes)
   builder = _BUILDERS[name]
   params = inspect.signature(builder).parameters
@@ -540,4 +553,4 @@ def get_model(name, input_shape, num_classes, **kwargs):
   if unknown and not takes_any:
     raise ValueError(f"get_model({name!r}) got unexpected keyword argument(s) {unknown}; it "
                      f"accepts {allowed or 'none'}.")
-  return builder(tuple(int(d) for d in input_shape), int(num_classes), **kwargs)
+  return builder(tuple(int(d) for d in input_shape), int(num_classes), *portable, **kwargs)

@@ -151,3 +151,51 @@ def test_report_states_each_bar_as_met_or_missed_by_how_much():
   assert verdicts == [True, True]  # Behind TFMOT by less than the noise; ahead of GMP.
   _, verdicts = report.matched([row("ltp", 50, 0.020), row("tfmot", 50, 0.0195)])
   assert verdicts == [False]
+
+
+_KERAS3_GRID = """
+import json, os, sys
+import keras
+from benchmarks import grid, harness
+tiny = harness.Network("tiny", "mlp", "digits", dense_epochs=1, prune_epochs=3,
+                       finetune_epochs=1, l0_lambda=3e-4, batch_size=64,
+                       model_kwargs={"hidden": (32,)})
+net = grid.with_overrides(tiny, grid.parse_overrides([f"keras3_backend={sys.argv[1]}",
+                                                      "threshold_lr=5e-6"]))
+assert isinstance(harness.build(net, (8, 8), 10), keras.Model)  # Keras 3's, not tf_keras'.
+data = harness.load_data(net)
+specs = harness.grid_specs(["ltp", "ltp_frac"], [0.7], [0], natural=False)
+runs = harness.run_grid(net, specs, data, sys.argv[2], log=lambda line: None)
+try:
+  harness.run_one(net, "gmp", 0.7, 0, data, sys.argv[2])
+except ValueError as e:
+  refused = str(e)
+print(json.dumps({"runs": runs, "refused": refused, "name": net.name,
+                  "dense": sorted(os.listdir(os.path.join(sys.argv[2], "dense")))}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_keras3_grid_runs_ltp_on_each_backend(backend, tmp_path):
+  import keras3_subprocess  # pylint: disable=g-import-not-at-top
+  keras3_subprocess.skip_if_missing(backend)
+  code = f"import sys; sys.argv = ['-', {backend!r}, {str(tmp_path)!r}]\n" + _KERAS3_GRID
+  out = json.loads(keras3_subprocess.run_python(code, backend).strip().splitlines()[-1])
+  assert out["name"] == f"tiny+keras3_backend={backend},threshold_lr=5e-06"
+  assert out["dense"] == [f"{out['name']}_seed0.weights.h5", f"{out['name']}_seed0.weights.h5.json"]
+  assert [r["method"] for r in out["runs"]] == ["ltp", "ltp_frac"]
+  for r in out["runs"]:
+    assert r["keras"].startswith("keras 3.") and r["keras"].endswith(f", {backend}")
+    assert r["sparsity"] == pytest.approx(0.7, abs=0.01), r["method"]  # Landed on the target.
+    assert r["accuracy"] > 0.8, r  # 8x8 digits, 32 hidden units: ~0.93 after 5 epochs.
+    assert r["landing"]["sparsity"] == pytest.approx(r["sparsity"])
+    assert "tflite" not in r and not r["diverged"]
+  assert "tf_keras-only" in out["refused"] and "ltp_frac" in out["refused"]
+
+
+def test_keras3_network_refuses_a_process_on_another_backend():
+  import keras  # pylint: disable=g-import-not-at-top  (Keras 3: TensorFlow imported it already)
+  other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
+  with pytest.raises(ValueError, match=f"KERAS_BACKEND={other}"):
+    harness.build(dataclasses.replace(TINY, keras3_backend=other), (8, 8), 10)
+  assert harness.keras_of(TINY) is harness.keras  # tf_keras, as ever.

@@ -187,3 +187,44 @@ def test_mlp_needs_hidden():
 def test_bad_arguments_are_named(kwargs, match):
   with pytest.raises(ValueError, match=match):
     models.get_model(**kwargs)
+
+
+_SAME_ON_KERAS3 = """
+import json
+import keras
+from ltp_tf import models
+out = {}
+for name, shape, kwargs in (("lenet300", (28, 28, 1), {}), ("lenet5", (28, 28, 1), {}),
+                            ("lenet5", (28, 28), {}), ("mlp", (8,), {"hidden": (5, 4)})):
+  k3 = models.get_model(name, shape, 10, keras, **kwargs)
+  k2 = models.get_model(name, shape, 10, **kwargs)
+  assert isinstance(k3, keras.Model) and not isinstance(k2, keras.Model), name
+  out[f"{name}{shape}"] = [[k3.count_params(), [l.name for l in k3.layers],
+                            [tuple(w.shape) for w in k3.weights]],
+                           [k2.count_params(), [l.name for l in k2.layers],
+                            [tuple(w.shape) for w in k2.weights]]]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_portable_models_are_the_same_networks_on_keras3():
+  import json  # pylint: disable=g-import-not-at-top
+  import keras3_subprocess  # pylint: disable=g-import-not-at-top
+  out = json.loads(keras3_subprocess.run_python(_SAME_ON_KERAS3).strip().splitlines()[-1])
+  for name, (k3, k2) in out.items():
+    assert k3 == k2, name  # Parameters, layer names and weight shapes.
+  assert out["lenet300(28, 28, 1)"][0][0] == 266_610
+  assert out["lenet5(28, 28, 1)"][0][0] == out["lenet5(28, 28)"][0][0] == 431_080
+  assert out["lenet5(28, 28)"][0][1][:2] == ["image", "add_channel_axis"]
+  assert out["lenet5(28, 28, 1)"][0][1] == ["image", "conv1", "pool1", "conv2", "pool2",
+                                            "flatten", "fc1", "logits"]
+
+
+def test_only_portable_models_build_with_another_keras():
+  import types  # pylint: disable=g-import-not-at-top
+  other = types.ModuleType("keras")
+  with pytest.raises(ValueError, match=r"'resnet20'\) builds with tf_keras only.*lenet5"):
+    models.get_model("resnet20", (28, 28, 1), 10, keras_module=other)
+  model = models.get_model("resnet20", (28, 28, 1), 10, keras_module=keras)  # tf_keras: as ever.
+  assert model.count_params() == models.get_model("resnet20", (28, 28, 1), 10).count_params()
