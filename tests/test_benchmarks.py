@@ -199,3 +199,44 @@ def test_keras3_network_refuses_a_process_on_another_backend():
   with pytest.raises(ValueError, match=f"KERAS_BACKEND={other}"):
     harness.build(dataclasses.replace(TINY, keras3_backend=other), (8, 8), 10)
   assert harness.keras_of(TINY) is harness.keras  # tf_keras, as ever.
+
+
+def test_keras3_table_sets_each_backend_beside_tf_keras_and_judges_by_seed_noise(tmp_path):
+  from benchmarks import keras3_grid  # pylint: disable=g-import-not-at-top
+
+  def run(accuracy, target=0.9, seed=0):
+    return {"method": "ltp", "target": target, "seed": seed, "accuracy": accuracy,
+            "sparsity": target, "compression": 1 / (1 - target), "dense_accuracy": 0.98,
+            "fully_pruned_layers": [], "seconds": 100.0, "seconds_per_epoch": 10.0}
+
+  reference = {"lenet300": [
+      {"method": "ltp", "target": 0.9, "accuracy_mean": 0.980, "accuracy_std": 0.001,
+       "seeds": 3},
+      {"method": "ltp", "target": 0.95, "accuracy_mean": 0.980, "accuracy_std": 0.001,
+       "seeds": 3},
+      {"method": "tfmot", "target": 0.95, "accuracy_mean": 0.5, "accuracy_std": 0.0,
+       "seeds": 3}]}
+  found = {("lenet300", "tensorflow"): [run(0.9795), run(0.975, 0.95)],  # -0.05 pt; -0.5 pt.
+           ("lenet300", "jax"): [run(0.9810)]}  # Ahead; its 95 % run is missing.
+  lines, verdicts = keras3_grid.table(reference, found, ["tensorflow", "jax"])
+  assert verdicts == [True, True, False]
+  assert lines[2] == ("| lenet300 | 90% | 0.9800 ± 0.0010 (3) | 0.9795 ± 0.0000 (1) | "
+                      "0.9810 ± 0.0000 (1) | -0.05% (ok) | +0.10% (ok) | 100 | 100 |")
+  assert lines[3] == ("| lenet300 | 95% | 0.9800 ± 0.0010 (3) | 0.9750 ± 0.0000 (1) | not run | "
+                      "-0.50% (**behind**) | - | 100 | - |")
+  keras3_grid.write(str(tmp_path), reference, found, ["tensorflow", "jax"], [0.9, 0.95], [0],
+                    ["ltp"], {"threshold_lr": 5e-6}, "python benchmarks/keras3.py")
+  text = (tmp_path / "keras3_lenets.md").read_text()
+  assert "threshold_lr=5e-06" in text and "in 2 of 3 comparisons" in text
+  assert "Not run: lenet300 on jax: 1 of 2 runs." in text
+  with open(tmp_path / "keras3_lenets.json") as f:
+    assert len(json.load(f)["runs"]) == 3
+  command = keras3_grid.compare_command("jax", ["lenet5"], [0.95], [0], ["ltp"],
+                                        ["threshold_lr=5e-6"], "/w")
+  assert "--override=keras3_backend=jax,threshold_lr=5e-6" in command
+  assert "--nonatural" in command and "--methods=ltp" in command
+  control = keras3_grid.compare_command(keras3_grid.TF_KERAS, ["lenet5"], [0.95], [0], ["ltp"],
+                                        ["threshold_lr=5e-6"], "/w")
+  assert "--override=threshold_lr=5e-6" in control  # Today's tf_keras, same overrides.
+  assert keras3_grid.network_of("lenet5", keras3_grid.TF_KERAS, {"threshold_lr": 5e-6}).name == (
+      "lenet5+threshold_lr=5e-06")

@@ -207,8 +207,7 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.slow
-def test_portable_models_are_the_same_networks_on_keras3():
+def test_portable_models_are_the_same_networks_on_keras3():  # ~17 s: a subprocess
   import json  # pylint: disable=g-import-not-at-top
   import keras3_subprocess  # pylint: disable=g-import-not-at-top
   out = json.loads(keras3_subprocess.run_python(_SAME_ON_KERAS3).strip().splitlines()[-1])
