@@ -224,6 +224,11 @@ def test_keras3_table_sets_each_backend_beside_tf_keras_and_judges_by_seed_noise
                       "0.9810 ± 0.0000 (1) | -0.05% (ok) | +0.10% (ok) | 100 | 100 |")
   assert lines[3] == ("| lenet300 | 95% | 0.9800 ± 0.0010 (3) | 0.9750 ± 0.0000 (1) | not run | "
                       "-0.50% (**behind**) | - | 100 | - |")
+  found[("lenet300", keras3_grid.TF_KERAS)] = [run(0.97)]  # The control: no verdict.
+  lines, verdicts = keras3_grid.table(reference, found, ["tensorflow", keras3_grid.TF_KERAS])
+  assert verdicts == [True, False] and "tf_keras now (seeds)" in lines[0]
+  assert "-1.00% (**behind**)" in lines[2]
+  del found[("lenet300", keras3_grid.TF_KERAS)]
   keras3_grid.write(str(tmp_path), reference, found, ["tensorflow", "jax"], [0.9, 0.95], [0],
                     ["ltp"], {"threshold_lr": 5e-6}, "python benchmarks/keras3.py")
   text = (tmp_path / "keras3_lenets.md").read_text()
