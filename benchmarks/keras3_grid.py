@@ -71,9 +71,10 @@ def table(reference, found, backends, method="ltp"):
   """Markdown lines and verdicts: per (network, target), tf_keras's ``method`` row from
   ``reference`` ({network: aggregate rows}) beside each backend's, with the difference, the
   verdict (Keras 3 backends only) and the time per run."""
-  head = ["network", "target", "tf_keras (seeds)"] + [
-      "tf_keras now (seeds)" if b == TF_KERAS else f"Keras 3 {b} (seeds)" for b in backends]
-  head += [f"{b} − tf_keras" for b in backends] + [f"{b} s / run" for b in backends]
+  label = {b: "tf_keras now" if b == TF_KERAS else f"Keras 3 {b}" for b in backends}
+  head = ["network", "target", "tf_keras grid (seeds)"]
+  head += [f"{label[b]} (seeds)" for b in backends] + [f"{label[b]} − grid" for b in backends]
+  head += [f"{label[b]} s / run" for b in backends]
   lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
   verdicts = []
   for name in sorted({n for n, _ in found}, key=lambda n: list(reference).index(n)
@@ -106,7 +107,10 @@ def markdown(lines, verdicts, command, overrides, missing, dense):
           "Keras 3) and target schedule, on Keras 3, each backend in a process of its own; "
           f"LTP's {', '.join(f'{k}={v:g}' for k, v in sorted(overrides.items()))} "
           "(the thresholds' pace when the tf_keras grids ran: the library default is now 7e-6). "
-          "tf_keras: the `ltp` rows above (mean ± std over their seeds). "
+          "tf_keras grid: the `ltp` rows above (mean ± std over their seeds), run before the "
+          "thresholds got their own eq. (11) step (they were stepped by the SGD with momentum "
+          "0.9 at r = 1e-5, about 5e-6). tf_keras now: today's tf_keras path with the same "
+          "overrides, a control for that change. "
           "`ok`: at least as accurate, or behind by less than the two stds in quadrature "
           "(`report.within_noise`). Seconds per run: pruning + fine-tuning `fit`, on 2 shared "
           "CPU cores.", "", "```bash", command, "```", "", *lines, "",
