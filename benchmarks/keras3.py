@@ -66,7 +66,8 @@ def main(argv):
   found = keras3_grid.collect(networks, backends, targets, seeds, methods, overrides,
                               _WORKDIR.value)
   keras3_grid.write(_OUT.value, reference, found, backends, targets, seeds, methods, overrides,
-                    " ".join(["python benchmarks/keras3.py", *sys.argv[1:]]))
+                    " ".join(["python benchmarks/keras3.py",  # The command that runs it.
+                              *(a for a in sys.argv[1:] if a != "--norun")]))
 
 
 if __name__ == "__main__":
