@@ -82,8 +82,6 @@ def make(network, variant, input_shape, num_classes, steps_per_epoch):
     import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
     model = harness._wrap_tfmot(model, 0.9, 100 * steps_per_epoch)  # pylint: disable=protected-access
     callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
-  if k3 is not None:
-    return harness.compile_sgd(model, network.learning_rate, k=k3), callbacks
   return harness.compile_sgd(model, network.learning_rate), callbacks
 
 

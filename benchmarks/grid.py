@@ -8,7 +8,8 @@ from benchmarks import harness
 
 _FIXED = ("name", "model", "dataset", "model_kwargs", "dense_name")
 # Fields the dense checkpoint depends on: overriding one of them trains a new one.
-_DENSE_FIELDS = ("dense_epochs", "learning_rate", "batch_size", "train_examples")
+_DENSE_FIELDS = ("dense_epochs", "learning_rate", "batch_size", "train_examples",
+                 "keras3_backend")
 
 
 def parse_overrides(items):

@@ -21,6 +21,11 @@ throughout. Methods (``METHODS``):
   soft-pruned weights instead of the soft L0) and ``ltp_unstab`` (the full weight gradient
   instead of eq. 14).
 
+A network with ``keras3_backend`` set ("tensorflow", "jax" or "torch") runs on Keras 3 instead
+of tf_keras, the same models (``models.get_model(..., keras_module=keras)``) and recipe, LTP's
+methods only (``KERAS3_METHODS``); Keras 3 reads ``KERAS_BACKEND`` once per process, so the
+process must have been started with it (``benchmarks/keras3.py`` starts one per backend).
+
 ``run_one`` runs one (network, method, target, seed) and returns a JSON-able dict;
 ``run_grid`` runs many, resumably (one JSON per run under ``workdir/runs``), and
 ``aggregate`` / ``markdown`` / ``plots`` turn them into tables and figures.
@@ -35,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 import ltp_tf
+from ltp_tf import _flavour
 from ltp_tf import data as data_lib
 from ltp_tf import models
 from ltp_tf import sparsity_target
@@ -47,6 +53,8 @@ NATURAL = ("ltp", "ltp_noreg", "ltp_unstab")
 # Ablations of LTP (not competitors): ``grid_specs`` may run them on fewer seeds.
 ABLATIONS = ("ltp_noreg", "ltp_l2", "ltp_unstab")
 MASK_EVERY_N_STEPS = 100  # TFMOT's default pruning frequency; GMP uses the same.
+# What runs on Keras 3: LTP and its ablations (TFMOT is tf_keras-only; GMP's callback too).
+KERAS3_METHODS = tuple(m for m in METHODS if m.startswith("ltp"))
 
 
 @dataclasses.dataclass
@@ -72,6 +80,7 @@ class Network:
   train_examples: int = 0         # 0: the whole training split.
   model_kwargs: dict = dataclasses.field(default_factory=dict)
   dense_name: str = ""            # Key of the dense checkpoint (default: ``name``).
+  keras3_backend: str = ""        # "": tf_keras; else Keras 3 on this backend (see above).
 
 
 NETWORKS = {
@@ -111,14 +120,30 @@ def load_data(network, data_dir=None):
   return (x, y), test
 
 
-def compile_sgd(model, lr, optimizer="sgd", k=keras):
-  """The benchmarks' one recipe: SGD with momentum 0.9 (or ``optimizer="adam"``), logits
-  cross-entropy, accuracy (``k``: the model's Keras, tf_keras by default)."""
-  optimizers = {"sgd": lambda: k.optimizers.SGD(lr, momentum=0.9),
-                "adam": lambda: k.optimizers.Adam(lr)}
-  if optimizer not in optimizers:
-    raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {optimizer!r}")
-  model.compile(optimizers[optimizer](),
+OPTIMIZERS = {"sgd": lambda k, lr: k.optimizers.SGD(lr, momentum=0.9),
+              "adam": lambda k, lr: k.optimizers.Adam(lr)}
+
+
+def keras_of(network):
+  """The Keras module ``network`` runs on: tf_keras, or Keras 3 if ``keras3_backend`` is set
+  and is this process's backend."""
+  if not network.keras3_backend:
+    return keras
+  import keras as keras3  # pylint: disable=g-import-not-at-top
+  if keras3.backend.backend() != network.keras3_backend:
+    raise ValueError(f"Network '{network.name}' runs on Keras 3's {network.keras3_backend!r} "
+                     f"backend, but this process's is {keras3.backend.backend()!r}: start it "
+                     f"with KERAS_BACKEND={network.keras3_backend} (benchmarks/keras3.py does).")
+  return keras3
+
+
+def compile_sgd(model, lr, optimizer="sgd"):
+  """The benchmarks' one recipe: SGD with momentum 0.9 (or Adam), logits cross-entropy,
+  accuracy; in the model's Keras (tf_keras or Keras 3)."""
+  if optimizer not in OPTIMIZERS:
+    raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+  k = _flavour.keras3() if _flavour.is_keras3(model) else keras
+  model.compile(OPTIMIZERS[optimizer](k, lr),
                 k.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")])
   return model
@@ -129,7 +154,9 @@ def _cosine(lr, epochs):
 
 
 def build(network, input_shape, num_classes, keras_module=None):
-  return models.get_model(network.model, input_shape, num_classes, keras_module=keras_module,
+  """``network``'s model, in ``keras_module`` (default: the Keras the network runs on)."""
+  return models.get_model(network.model, input_shape, num_classes,
+                          keras_module or keras_of(network),
                           **network.model_kwargs)
 
 
@@ -142,12 +169,13 @@ def dense_checkpoint(network, seed, data, workdir, verbose=0):
   if os.path.exists(meta):
     return path, trail.read_json(meta, {})["accuracy"]
   (x, y), (x_te, y_te) = data
-  keras.backend.clear_session()
-  keras.utils.set_random_seed(seed)
+  k = keras_of(network)
+  k.backend.clear_session()
+  k.utils.set_random_seed(seed)
   model = compile_sgd(build(network, x.shape[1:], int(y.max()) + 1), network.learning_rate)
   start = time.time()
   model.fit(x, y, batch_size=network.batch_size, epochs=network.dense_epochs, verbose=verbose,
-            callbacks=[keras.callbacks.LearningRateScheduler(
+            callbacks=[k.callbacks.LearningRateScheduler(
                 _cosine(network.learning_rate, network.dense_epochs))])
   os.makedirs(os.path.dirname(path), exist_ok=True)
   model.save_weights(path)
@@ -244,9 +272,13 @@ def _strip(model, method):
   return ltp_tf.strip_pruning(model)
 
 
+def run_name(network, method, target, seed):
+  """The name of one run's files under ``workdir/runs``."""
+  return f"{network.name}_{method}_{'natural' if target is None else target}_seed{seed}"
+
+
 def _run_path(network, method, target, seed, workdir):
-  name = f"{network.name}_{method}_{'natural' if target is None else target}_seed{seed}"
-  return os.path.join(workdir, "runs", name + ".json")
+  return os.path.join(workdir, "runs", run_name(network, method, target, seed) + ".json")
 
 
 def run_one(network, method, target, seed, data, workdir, export=False, keep_log=False,
@@ -259,15 +291,22 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
                      f"{NATURAL})")
   if target is not None and method == "ltp_noreg":
     raise ValueError("ltp_noreg (lambda = 0) cannot be steered to a target.")
+  if network.keras3_backend and method not in KERAS3_METHODS:
+    raise ValueError(f"method {method!r} is tf_keras-only; on Keras 3 ({network.name}) run "
+                     f"one of {KERAS3_METHODS}.")
+  if network.keras3_backend and (export or keep_log):
+    raise ValueError("export and keep_log are tf_keras-only (TFLite export of a Keras 3 "
+                     "model: ltp_tf.export_tflite on the TF backend).")
+  name = run_name(network, method, target, seed)
   out = _run_path(network, method, target, seed, workdir)
-  name = os.path.basename(out)[:-len(".json")]
   if os.path.exists(out):
     return trail.read_json(out, None)
   os.makedirs(os.path.dirname(out), exist_ok=True)
   (x, y), (x_te, y_te) = data
   dense_path, dense_accuracy = dense_checkpoint(network, seed, data, workdir, verbose)
-  keras.backend.clear_session()
-  keras.utils.set_random_seed(seed + 1000)
+  k = keras_of(network)
+  k.backend.clear_session()
+  k.utils.set_random_seed(seed + 1000)
   dense = build(network, x.shape[1:], int(y.max()) + 1)
   dense.load_weights(dense_path)
   steps_per_epoch = len(x) // network.batch_size + (len(x) % network.batch_size > 0)
@@ -276,7 +315,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
   lr = network.adam_learning_rate if network.optimizer == "adam" else network.learning_rate
   epochs = network.prune_epochs + network.finetune_epochs
   finetune_lr = _cosine(lr, network.finetune_epochs)
-  callbacks = [keras.callbacks.LearningRateScheduler(
+  callbacks = [k.callbacks.LearningRateScheduler(
       lambda e: lr if e < network.prune_epochs else finetune_lr(e - network.prune_epochs))]
   schedule = None
   if method == "tfmot":
@@ -304,7 +343,7 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
     fig1_before = fig1.pruned_variables[0].numpy().copy()
   compile_sgd(model, lr, network.optimizer)
   start = time.time()
-  history = keras.callbacks.History()
+  history = k.callbacks.History()
   diverged = None
   try:
     model.fit(x, y, batch_size=network.batch_size, epochs=epochs, verbose=verbose,
@@ -317,6 +356,8 @@ def run_one(network, method, target, seed, data, workdir, export=False, keep_log
   report = ltp_tf.sparsity_report(stripped)
   result = {
       "network": network.name, "method": method, "target": target, "seed": seed,
+      "keras": f"keras {k.__version__}, {k.backend.backend()}" if network.keras3_backend
+               else f"tf_keras {keras.__version__}",
       "dense_accuracy": dense_accuracy,
       "accuracy": float(stripped.evaluate(x_te, y_te, verbose=0)[1]),
       "sparsity": report.sparsity, "kept": report.kept, "size": report.size,
@@ -389,6 +430,7 @@ def run_grid(network, specs, data, workdir, export_seed=0, keep_log_seed=0, verb
   """Runs every ``(method, target, seed)`` of ``specs`` (skipping finished ones); with
   ``finished_only``, only collects those already finished (a report of a partial grid)."""
   results = []
+  tf_keras_only = not network.keras3_backend  # TFLite export, keep-ratio logs and Fig. 1.
   for i, (method, target, seed) in enumerate(specs):
     if finished_only and not os.path.exists(_run_path(network, method, target, seed, workdir)):
       log(f"[{i + 1}/{len(specs)}] {network.name} {method} target={target} seed={seed}: "
@@ -396,8 +438,8 @@ def run_grid(network, specs, data, workdir, export_seed=0, keep_log_seed=0, verb
       continue
     start = time.time()
     results.append(run_one(network, method, target, seed, data, workdir,
-                           export=seed == export_seed, keep_log=seed == keep_log_seed,
-                           verbose=verbose))
+                           export=tf_keras_only and seed == export_seed,
+                           keep_log=tf_keras_only and seed == keep_log_seed, verbose=verbose))
     r = results[-1]
     log(f"[{i + 1}/{len(specs)}] {network.name} {method} target={target} seed={seed}: "
         f"sparsity {r['sparsity']:.4f} accuracy {r['accuracy']:.4f} "

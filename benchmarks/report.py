@@ -79,6 +79,13 @@ BASELINES = {"tfmot": "TFMOT", "gmp": "GMP", "uniform": "uniform"}
 COMPACT = ("mnv2c", "effc")
 
 
+def within_noise(row, other):
+  """True if aggregated ``row`` is at least as accurate as ``other``, or behind by no more
+  than their seed noise (the two accuracy stds added in quadrature)."""
+  diff = row["accuracy_mean"] - other["accuracy_mean"]
+  return diff >= 0 or -diff <= np.hypot(row["accuracy_std"], other["accuracy_std"])
+
+
 def matched(rows, method="ltp"):
   """``method`` minus each baseline the grid holds (mean accuracy) at each target, with the
   stds; verdicts: at least as accurate, or behind by less than the seed noise."""
@@ -99,10 +106,8 @@ def matched(rows, method="ltp"):
       cells.append(f"{r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f}" if r else "-")
     for other in others:
       if other:
-        diff = ltp["accuracy_mean"] - other["accuracy_mean"]
-        noise = np.hypot(ltp["accuracy_std"], other["accuracy_std"])
-        cells.append(f"{diff:+.2%}")
-        verdicts.append(diff >= 0 or -diff <= noise)
+        cells.append(f"{ltp['accuracy_mean'] - other['accuracy_mean']:+.2%}")
+        verdicts.append(within_noise(ltp, other))
       else:
         cells.append("-")
     lines.append("| " + " | ".join(cells) + " |")
@@ -225,7 +230,8 @@ def build():
               "(batch 128; medians over interleaved rounds in one process).", "",
               *cost_section(cost), ""]
   for name, title in (("optimizers", "Optimizers: the thresholds' own step"),
-                      ("seeds", "Seed variance"), ("deploy", "Deployment sizes")):
+                      ("seeds", "Seed variance"), ("deploy", "Deployment sizes"),
+                      ("keras3_lenets", "Keras 3")):
     path = os.path.join(RESULTS, f"{name}.md")
     if os.path.exists(path):
       with open(path) as f:

@@ -484,6 +484,9 @@ _BUILDERS = {
     "efficientnet_compact": _efficientnet_compact,
 }
 MODEL_NAMES = tuple(_BUILDERS)
+# The models built from plain Keras layers only, so that any Keras can build them
+# (``get_model(..., keras_module=...)``); the others use tf_keras layers of this module.
+PORTABLE_MODEL_NAMES = ("mlp", "lenet300", "lenet5")
 
 
 def _check_shape_and_classes(input_shape, num_classes):
@@ -495,11 +498,7 @@ def _check_shape_and_classes(input_shape, num_classes):
     raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
 
 
-# Builders that also build Keras 3 models (``get_model(..., keras_module=keras)``).
-KERAS3_MODEL_NAMES = ("mlp", "lenet300", "lenet5")
-
-
-def get_model(name, input_shape, num_classes, *, keras_module=None, **kwargs):
+def get_model(name, input_shape, num_classes, keras_module=None, **kwargs):
   """The network ``name`` for inputs of ``input_shape`` and ``num_classes`` classes (logits).
 
   Names:
@@ -525,8 +524,9 @@ def get_model(name, input_shape, num_classes, *, keras_module=None, **kwargs):
     name: one of ``MODEL_NAMES``.
     input_shape: the shape of one example, without the batch axis, e.g. ``(32, 32, 3)``.
     num_classes: the number of output logits.
-    keras_module: None for tf_keras; the Keras 3 module (``import keras``) to build one of
-      ``KERAS3_MODEL_NAMES`` with Keras 3 on its backend.
+    keras_module: the Keras to build with (``import keras`` for Keras 3 on its backend;
+      default tf_keras), for the ``PORTABLE_MODEL_NAMES``: the same layers, names and
+      parameters in either.
     **kwargs: options of the model (see above).
 
   Returns:
@@ -534,10 +534,19 @@ def get_model(name, input_shape, num_classes, *, keras_module=None, **kwargs):
 
   Raises:
     ValueError: for an unknown ``name``, a bad ``input_shape`` or ``num_classes``, a missing
-      or unknown keyword argument, or an input too small for the model.
+      or unknown keyword argument, an input too small for the model, or a ``keras_module``
+      other than tf_keras for a model outside ``PORTABLE_MODEL_NAMES``.
   """
   if name not in _BUILDERS:
     raise ValueError(f"name must be one of {', '.join(MODEL_NAMES)}; got {name!r}")
+  portable = ()
+  if keras_module is not None and keras_module is not keras:
+    if name not in PORTABLE_MODEL_NAMES:
+      raise ValueError(f"get_model({name!r}) builds with tf_keras only; keras_module="
+                       f"{getattr(keras_module, '__name__', keras_module)!r} is for "
+                       f"{', '.join(PORTABLE_MODEL_NAMES)} (or build your own Keras 3 "
+                       "model).")
+    portable = (keras_module,)
   _check_shape_and_classes(input_shape, num_classes)
   builder = _BUILDERS[name]
   params = inspect.signature(builder).parameters
@@ -547,10 +556,4 @@ def get_model(name, input_shape, num_classes, *, keras_module=None, **kwargs):
   if unknown and not takes_any:
     raise ValueError(f"get_model({name!r}) got unexpected keyword argument(s) {unknown}; it "
                      f"accepts {allowed or 'none'}.")
-  shape = tuple(int(d) for d in input_shape)
-  if keras_module is None:
-    return builder(shape, int(num_classes), **kwargs)
-  if name not in KERAS3_MODEL_NAMES:
-    raise ValueError(f"Model {name!r} is built with tf_keras only; on Keras 3 choose one of "
-                     f"{', '.join(KERAS3_MODEL_NAMES)} (or build your own Keras 3 model).")
-  return builder(shape, int(num_classes), keras_module, **kwargs)
+  return builder(tuple(int(d) for d in input_shape), int(num_classes), *portable, **kwargs)

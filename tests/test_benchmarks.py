@@ -176,3 +176,97 @@ def test_compact_bar_needs_every_target_and_a_lead_beyond_the_noise_at_3x():
   table, verdicts = report.matched(rows)
   assert "| ltp − uniform |" in table[0] and verdicts == [True, True, True, True]
   assert report.compact_bar("mnv2c", [row("gmp", 0.5, 0.9)]) == []  # No LTP row: no line.
+
+
+_KERAS3_GRID = """
+import json, os, sys
+import keras
+from benchmarks import grid, harness
+tiny = harness.Network("tiny", "mlp", "digits", dense_epochs=1, prune_epochs=3,
+                       finetune_epochs=1, l0_lambda=3e-4, batch_size=64,
+                       model_kwargs={"hidden": (32,)})
+net = grid.with_overrides(tiny, grid.parse_overrides([f"keras3_backend={sys.argv[1]}",
+                                                      "threshold_lr=5e-6"]))
+assert isinstance(harness.build(net, (8, 8), 10), keras.Model)  # Keras 3's, not tf_keras'.
+data = harness.load_data(net)
+specs = harness.grid_specs(["ltp", "ltp_frac"], [0.7], [0], natural=False)
+runs = harness.run_grid(net, specs, data, sys.argv[2], log=lambda line: None)
+try:
+  harness.run_one(net, "gmp", 0.7, 0, data, sys.argv[2])
+except ValueError as e:
+  refused = str(e)
+print(json.dumps({"runs": runs, "refused": refused, "name": net.name,
+                  "dense": sorted(os.listdir(os.path.join(sys.argv[2], "dense")))}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_keras3_grid_runs_ltp_on_each_backend(backend, tmp_path):
+  import keras3_subprocess  # pylint: disable=g-import-not-at-top
+  keras3_subprocess.skip_if_missing(backend)
+  code = f"import sys; sys.argv = ['-', {backend!r}, {str(tmp_path)!r}]\n" + _KERAS3_GRID
+  out = json.loads(keras3_subprocess.run_python(code, backend).strip().splitlines()[-1])
+  assert out["name"] == f"tiny+keras3_backend={backend},threshold_lr=5e-06"
+  assert out["dense"] == [f"{out['name']}_seed0.weights.h5", f"{out['name']}_seed0.weights.h5.json"]
+  assert [r["method"] for r in out["runs"]] == ["ltp", "ltp_frac"]
+  for r in out["runs"]:
+    assert r["keras"].startswith("keras 3.") and r["keras"].endswith(f", {backend}")
+    assert r["sparsity"] == pytest.approx(0.7, abs=0.01), r["method"]  # Landed on the target.
+    assert r["accuracy"] > 0.8, r  # 8x8 digits, 32 hidden units: ~0.93 after 5 epochs.
+    assert r["landing"]["sparsity"] == pytest.approx(r["sparsity"])
+    assert "tflite" not in r and not r["diverged"]
+  assert "tf_keras-only" in out["refused"] and "ltp_frac" in out["refused"]
+
+
+def test_keras3_network_refuses_a_process_on_another_backend():
+  import keras  # pylint: disable=g-import-not-at-top  (Keras 3: TensorFlow imported it already)
+  other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
+  with pytest.raises(ValueError, match=f"KERAS_BACKEND={other}"):
+    harness.build(dataclasses.replace(TINY, keras3_backend=other), (8, 8), 10)
+  assert harness.keras_of(TINY) is harness.keras  # tf_keras, as ever.
+
+
+def test_keras3_table_sets_each_backend_beside_tf_keras_and_judges_by_seed_noise(tmp_path):
+  from benchmarks import keras3_grid  # pylint: disable=g-import-not-at-top
+
+  def run(accuracy, target=0.9, seed=0):
+    return {"method": "ltp", "target": target, "seed": seed, "accuracy": accuracy,
+            "sparsity": target, "compression": 1 / (1 - target), "dense_accuracy": 0.98,
+            "fully_pruned_layers": [], "seconds": 100.0, "seconds_per_epoch": 10.0}
+
+  reference = {"lenet300": [
+      {"method": "ltp", "target": 0.9, "accuracy_mean": 0.980, "accuracy_std": 0.001,
+       "seeds": 3},
+      {"method": "ltp", "target": 0.95, "accuracy_mean": 0.980, "accuracy_std": 0.001,
+       "seeds": 3},
+      {"method": "tfmot", "target": 0.95, "accuracy_mean": 0.5, "accuracy_std": 0.0,
+       "seeds": 3}]}
+  found = {("lenet300", "tensorflow"): [run(0.9795), run(0.975, 0.95)],  # -0.05 pt; -0.5 pt.
+           ("lenet300", "jax"): [run(0.9810)]}  # Ahead; its 95 % run is missing.
+  lines, verdicts = keras3_grid.table(reference, found, ["tensorflow", "jax"])
+  assert verdicts == [True, True, False]
+  assert lines[2] == ("| lenet300 | 90% | 0.9800 ± 0.0010 (3) | 0.9795 ± 0.0000 (1) | "
+                      "0.9810 ± 0.0000 (1) | -0.05% (ok) | +0.10% (ok) | 100 | 100 |")
+  assert lines[3] == ("| lenet300 | 95% | 0.9800 ± 0.0010 (3) | 0.9750 ± 0.0000 (1) | not run | "
+                      "-0.50% (**behind**) | - | 100 | - |")
+  found[("lenet300", keras3_grid.TF_KERAS)] = [run(0.97)]  # The control: no verdict.
+  lines, verdicts = keras3_grid.table(reference, found, ["tensorflow", keras3_grid.TF_KERAS])
+  assert verdicts == [True, False] and "tf_keras now (seeds)" in lines[0]
+  assert "-1.00% (**behind**)" in lines[2]
+  del found[("lenet300", keras3_grid.TF_KERAS)]
+  keras3_grid.write(str(tmp_path), reference, found, ["tensorflow", "jax"], [0.9, 0.95], [0],
+                    ["ltp"], {"threshold_lr": 5e-6}, "python benchmarks/keras3.py")
+  text = (tmp_path / "keras3_lenets.md").read_text()
+  assert "threshold_lr=5e-06" in text and "in 2 of 3 comparisons" in text
+  assert "Not run: lenet300 on jax: 1 of 2 runs." in text
+  with open(tmp_path / "keras3_lenets.json") as f:
+    assert len(json.load(f)["runs"]) == 3
+  command = keras3_grid.compare_command("jax", ["lenet5"], [0.95], [0], ["ltp"],
+                                        ["threshold_lr=5e-6"], "/w")
+  assert "--override=keras3_backend=jax,threshold_lr=5e-6" in command
+  assert "--nonatural" in command and "--methods=ltp" in command
+  control = keras3_grid.compare_command(keras3_grid.TF_KERAS, ["lenet5"], [0.95], [0], ["ltp"],
+                                        ["threshold_lr=5e-6"], "/w")
+  assert "--override=threshold_lr=5e-6" in control  # Today's tf_keras, same overrides.
+  assert keras3_grid.network_of("lenet5", keras3_grid.TF_KERAS, {"threshold_lr": 5e-6}).name == (
+      "lenet5+threshold_lr=5e-06")

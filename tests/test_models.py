@@ -174,7 +174,7 @@ def test_keras3_builds_the_same_networks(name, kwargs, expected):
   assert isinstance(model, keras3.Model) and model.count_params() == expected
   twin = models.get_model(name, shape, 10, **kwargs)
   assert [layer.name for layer in model.layers] == [layer.name for layer in twin.layers]
-  with pytest.raises(ValueError, match=r"'resnet20' is built with tf_keras only.*lenet5"):
+  with pytest.raises(ValueError, match=r"'resnet20'\) builds with tf_keras only.*lenet5"):
     models.get_model("resnet20", (32, 32, 3), 10, keras_module=keras3)
 
 
@@ -217,3 +217,12 @@ def test_mlp_needs_hidden():
 def test_bad_arguments_are_named(kwargs, match):
   with pytest.raises(ValueError, match=match):
     models.get_model(**kwargs)
+
+
+def test_only_portable_models_build_with_another_keras():
+  import types  # pylint: disable=g-import-not-at-top
+  other = types.ModuleType("keras")
+  with pytest.raises(ValueError, match=r"'resnet20'\) builds with tf_keras only.*lenet5"):
+    models.get_model("resnet20", (28, 28, 1), 10, keras_module=other)
+  model = models.get_model("resnet20", (28, 28, 1), 10, keras_module=keras)  # tf_keras: as ever.
+  assert model.count_params() == models.get_model("resnet20", (28, 28, 1), 10).count_params()
