@@ -124,7 +124,9 @@ class LTPPruningSchedule(keras.callbacks.Callback):
     soft_steps: number of optimizer steps of soft pruning (instead of ``soft_epochs``).
     log_every_n_steps: how often batch logs get ``sparsity``/``soft_l0`` (0: never).
     target_sparsity: global sparsity in [0, 1) to steer lambda to; None: the wrappers'
-      ``target_sparsity`` (from ``prune_low_magnitude_learned``), if any.
+      ``target_sparsity`` (from ``prune_low_magnitude_learned``), if any. Given here only,
+      the wrappers keep the regularizer they were made with (``"l0"`` by default); given to
+      ``prune_low_magnitude_learned``, the default is target mode's ``"l0_fraction"``.
     target_epochs: epochs (from optimizer step 0) by which the ramp reaches the target.
     target_steps: optimizer steps by which it reaches it (instead of ``target_epochs``).
     control_every_n_steps: how often lambda is adjusted in target-sparsity mode.

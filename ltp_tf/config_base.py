@@ -44,6 +44,8 @@ def base():
   c.threshold_lr_ratio = config_dict.placeholder(float)
   c.stabilized_gradient = True
   c.regularizer = "l0"                # l0 (eq. 6) | l0_fraction (per-tensor keep ratios) | l2
+  # (The configs are the paper's recipes, eq. 6 with Table 1's lambda also in target mode; the
+  # library's own target-mode default is --config.regularizer=l0_fraction --config.l0_lambda=0.1.)
   # Target-sparsity mode: steer l0_lambda (from the value above) so that the global sparsity
   # follows a ramp to target_sparsity, reached after target_epochs soft epochs (0: two thirds
   # of soft_epochs); the hard prune then lands on it exactly. None: l0_lambda stays fixed.

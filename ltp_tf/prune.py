@@ -36,10 +36,10 @@ def is_subclassed(model):
   return not (isinstance(model, keras.Sequential) or model._is_graph_network)
 
 
-def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LAMBDA,
+def prune_low_magnitude_learned(to_prune, *, l0_lambda=None,
                                 temperature=soft_prune.DEFAULT_TEMPERATURE,
                                 threshold_lr=None, threshold_lr_ratio=None,
-                                stabilized_gradient=True, regularizer="l0",
+                                stabilized_gradient=True, regularizer=None,
                                 target_sparsity=None, unsupported="raise"):
   """Wraps every prunable layer of ``to_prune`` for Learned Threshold Pruning.
 
@@ -60,8 +60,10 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     to_prune: a layer, a list of layers, a Sequential or functional model, or a model nesting
       other models. Subclassed models: wrap their layers with ``PruneLearnedThreshold`` in
       ``__init__``.
-    l0_lambda: weight of the soft L0 term (eq. 9), per kept weight. The default 1e-6 suits
-      small models trained with SGD; see the README on how to choose it.
+    l0_lambda: weight of the soft L0 term (eq. 9), per kept weight (with ``"l0_fraction"``:
+      per unit of a tensor's keep ratio). Default (None): 1e-6 for eq. (6), which suits small
+      models trained with SGD (see the README on how to choose it); 0.1 for ``"l0_fraction"``.
+      In target-sparsity mode it is only the controller's starting value.
     temperature: T0 of eq. (15).
     threshold_lr: the thresholds' learning rate (eq. 11), fixed and the same whatever the
       optimizer (default ``DEFAULT_THRESHOLD_LR`` = 7e-6); the optimizer never updates
@@ -71,7 +73,10 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=wrapper_lib.DEFAULT_L0_LA
     stabilized_gradient: eq. (14) (True) or the full gradient (False) for the weights.
     regularizer: ``"l0"`` (LTP's soft L0, eq. 6: a raw count of kept weights),
       ``"l0_fraction"`` (per tensor, the soft L0 over the tensor's size: every layer's keep
-      ratio weighs the same) or ``"l2"`` (ablation: squared soft-pruned weights).
+      ratio weighs the same) or ``"l2"`` (ablation: squared soft-pruned weights). Default
+      (None): ``"l0_fraction"`` with ``target_sparsity`` and no ``l0_lambda`` (it was level
+      with or ahead of eq. 6 on every benchmark network, BENCHMARKS.md), else ``"l0"``, the
+      paper's; ``regularizer="l0"`` with ``target_sparsity`` is the paper's exact algorithm.
     target_sparsity: a global sparsity in [0, 1) to land on: ``LTPPruningSchedule`` then
       steers ``l0_lambda`` (starting from the value given here) during soft pruning so that
       the global sparsity follows a ramp to this target; the per-layer split is still learned.

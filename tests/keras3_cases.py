@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import applications_cases
+import default_cases
 import keras3_subprocess
 import ltp_tf
 from ltp_tf import wrapper as wrapper_lib
@@ -182,6 +183,10 @@ def test_rates_validate_default_and_round_trip_as_on_tf_keras():
     PruneLearnedThreshold(L.Dense(3), threshold_lr=1e-5, threshold_lr_ratio=1e-5)
   with pytest.raises(ValueError, match="threshold_lr must be > 0"):
     ltp_tf.prune_low_magnitude_learned(_model(), threshold_lr=0.0)
+
+
+def test_regularizer_defaults_as_on_tf_keras():
+  default_cases.check_regularizer_defaults(_model, PruneLearnedThreshold)
 
 
 def test_install_threshold_update_takes_a_keras3_optimizer():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import default_cases
 import layer_cases
 import ltp_tf
 import mnist_cases
@@ -232,6 +233,11 @@ def test_schedule_steers_lambda_and_lands_at_the_hard_prune():
   assert lambdas[0] != 1e-4  # Steered (8 control steps of 2 soft epochs, 4 steps each).
   assert history.history["sparsity"][-1] == pytest.approx(0.8, abs=1.0 / 3200)
   assert schedule.landing["sparsity"] == pytest.approx(0.8, abs=1.0 / 3200)
+
+
+def test_target_mode_defaults_to_l0_fraction_unless_a_lambda_or_regularizer_is_given():
+  default_cases.check_regularizer_defaults(lambda: keras.Sequential(
+      [keras.Input((16,)), L.Dense(8), L.Dense(4)]), ltp_tf.PruneLearnedThreshold)
 
 
 def test_l2_regularizer_is_lambda_times_squared_soft_pruned_weights():

@@ -52,9 +52,9 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
       or quantized layer.
   """
 
-  def __init__(self, layer, l0_lambda=tf_keras_wrapper.DEFAULT_L0_LAMBDA,
+  def __init__(self, layer, l0_lambda=None,
                temperature=soft_prune.DEFAULT_TEMPERATURE,
-               threshold_lr_ratio=None, stabilized_gradient=True, regularizer="l0",
+               threshold_lr_ratio=None, stabilized_gradient=True, regularizer=None,
                target_sparsity=None, threshold_lr=None, **kwargs):
     if not isinstance(layer, keras.layers.Layer):
       raise ValueError(f"PruneLearnedThreshold needs a Keras layer, got {layer!r}.")
@@ -75,12 +75,12 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     # master weights); the inner layer casts the pruned weights to its compute dtype itself.
     kwargs.setdefault("dtype", layer.dtype_policy.variable_dtype)
     super().__init__(layer, **kwargs)
-    self._l0_lambda_init = float(l0_lambda)
+    self._l0_lambda_init, self.regularizer = tf_keras_wrapper.resolve_regularizer(
+        l0_lambda, regularizer, target_sparsity)
     self.temperature = float(temperature)
     self.threshold_lr, self.threshold_lr_ratio, self.threshold_scale = (
         tf_keras_wrapper.threshold_rate(threshold_lr, threshold_lr_ratio))
     self.stabilized_gradient = stabilized_gradient
-    self.regularizer = regularizer
     self.target_sparsity = None if target_sparsity is None else float(target_sparsity)
     self._ltp_built = False
     params = inspect.signature(layer.call).parameters
