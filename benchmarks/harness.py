@@ -5,9 +5,10 @@ budget and optimizer: ``prune_epochs`` epochs of pruning at a constant learning 
 ``finetune_epochs`` with the mask frozen and a cosine decay, SGD with momentum 0.9
 throughout. Methods (``METHODS``):
 
-* ``ltp``: LTP in target-sparsity mode (lambda steered to a ramp that reaches the target at
-  two thirds of the pruning epochs; the hard prune lands on it), or at its natural endpoint
-  (``target=None``: the network's fixed lambda).
+* ``ltp``: the paper's LTP (eq. 6, the network's raw-count ``l0_lambda``) in target-sparsity
+  mode (lambda steered to a ramp that reaches the target at two thirds of the pruning epochs;
+  the hard prune lands on it), or at its natural endpoint (``target=None``: the network's
+  fixed lambda). With a target, eq. (6) is no longer the library's default.
 * ``tfmot``: TFMOT ``prune_low_magnitude`` with ``PolynomialDecay`` from 0 to the target over
   the same two thirds (uniform sparsity per layer, as TFMOT users do), masks every 100 steps
   (``mask_frequency``).
@@ -16,7 +17,9 @@ throughout. Methods (``METHODS``):
 * ``uniform``: uniform magnitude pruning: every prunable tensor (depthwise kernels included,
   which TFMOT cannot prune) at the ramp's sparsity, by its own magnitude threshold.
 * ``ltp_frac``: LTP with ``regularizer="l0_fraction"`` (each tensor's soft L0 over its size,
-  so lambda does not push the biggest layer hardest), in target-sparsity mode.
+  so lambda does not push the biggest layer hardest), in target-sparsity mode, lambda from
+  0.1: what ``prune_low_magnitude_learned(model, target_sparsity=t)`` does with no other
+  argument (the library's target-mode default).
 * Ablations of LTP: ``ltp_noreg`` (lambda = 0: natural endpoint only), ``ltp_l2`` (L2 of the
   soft-pruned weights instead of the soft L0) and ``ltp_unstab`` (the full weight gradient
   instead of eq. 14).
@@ -45,6 +48,7 @@ from ltp_tf import data as data_lib
 from ltp_tf import models
 from ltp_tf import sparsity_target
 from ltp_tf import trail
+from ltp_tf import wrapper as wrapper_lib
 from ltp_tf._keras import keras
 
 METHODS = ("ltp", "ltp_frac", "tfmot", "gmp", "uniform", "ltp_noreg", "ltp_l2", "ltp_unstab")
@@ -68,7 +72,8 @@ class Network:
   finetune_epochs: int
   l0_lambda: float                # LTP's natural lambda (and the controller's start).
   l2_lambda: float = 1e-4         # Start of the L2 ablation's steered lambda.
-  fraction_lambda: float = 0.1    # Start of ltp_frac's steered lambda (per keep ratio).
+  # Start of ltp_frac's steered lambda (per keep ratio): the library's target-mode default.
+  fraction_lambda: float = wrapper_lib.DEFAULT_FRACTION_LAMBDA
   # LTP's threshold step (eq. 11): a fixed rate (0: the library's default ``threshold_lr``), or,
   # when > 0, ``threshold_lr_ratio`` r times the optimizer's learning rate.
   threshold_lr: float = 0.0
@@ -233,6 +238,7 @@ class GlobalMagnitudePruning(keras.callbacks.Callback):
 
 
 def _wrap_ltp(dense, network, method, target):
+  # A given l0_lambda keeps eq. (6) in target mode too (ltp_tf.wrapper.resolve_regularizer).
   kwargs = dict(l0_lambda=network.l0_lambda, target_sparsity=target)
   if network.threshold_lr_ratio > 0:
     kwargs["threshold_lr_ratio"] = network.threshold_lr_ratio

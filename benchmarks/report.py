@@ -135,7 +135,9 @@ def compact_bar(network, rows, method="ltp"):
       three = (ltp["accuracy_mean"] - gmp["accuracy_mean"], noise, ltp["seeds"])
   seeds = sorted({r["seeds"] for r in rows if r["method"] == method})
   verdict = "**met**" if not behind else "**missed** (behind at " + "; ".join(behind) + ")"
-  line = (f"- {network}, `{method}`: at least as accurate as GMP and uniform magnitude at every "
+  label = {"ltp": "`ltp` (eq. 6, the paper's)",
+           "ltp_frac": "`ltp_frac` (the library's target-mode default)"}.get(method, f"`{method}`")
+  line = (f"- {network}, {label}: at least as accurate as GMP and uniform magnitude at every "
           f"target ({', '.join(f'{t:.1%}' for t in targets)}; seeds per target: {seeds}): "
           f"{verdict}.")
   if three:
