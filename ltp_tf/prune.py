@@ -74,8 +74,8 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=None,
     regularizer: ``"l0"`` (LTP's soft L0, eq. 6: a raw count of kept weights),
       ``"l0_fraction"`` (per tensor, the soft L0 over the tensor's size: every layer's keep
       ratio weighs the same) or ``"l2"`` (ablation: squared soft-pruned weights). Default
-      (None): ``"l0_fraction"`` with ``target_sparsity`` and no ``l0_lambda`` (it was level
-      with or ahead of eq. 6 on every benchmark network, BENCHMARKS.md), else ``"l0"``, the
+      (None): ``"l0_fraction"`` with ``target_sparsity`` and no ``l0_lambda`` (level with or
+      ahead of eq. 6 on all but one benchmark network, BENCHMARKS.md), else ``"l0"``, the
       paper's; ``regularizer="l0"`` with ``target_sparsity`` is the paper's exact algorithm.
     target_sparsity: a global sparsity in [0, 1) to land on: ``LTPPruningSchedule`` then
       steers ``l0_lambda`` (starting from the value given here) during soft pruning so that
