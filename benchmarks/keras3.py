@@ -44,6 +44,12 @@ _WORKDIR = flags.DEFINE_string("workdir", "/tmp/ltp_bench_k3", "Runs and dense c
 _OUT = flags.DEFINE_string("out", _RESULTS, "Where the outputs go; the tf_keras grids' "
                            "benchmark_<network>.json are read there.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "As compare.py's.")
+# XLA's CPU convolutions are ~3x slower than TensorFlow's oneDNN ones on LeNet-5; XNNPACK graph
+# fusion brings JAX's dense LeNet-5 epoch from ~90 to ~60 ms a step here, with identical losses
+# (jaxlib 0.10.2; an unknown flag aborts XLA, so set it to "" on other versions).
+_XLA_FLAGS = flags.DEFINE_string(
+    "jax_xla_flags", "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY",
+    "Appended to XLA_FLAGS for the JAX backend's process.")
 
 
 def main(argv):
@@ -60,7 +66,7 @@ def main(argv):
   if _RUN.value:
     for backend in backends:
       keras3_grid.run_backend(backend, networks, targets, seeds, methods, _OVERRIDES.value,
-                              _WORKDIR.value, _DATA_DIR.value)
+                              _WORKDIR.value, _DATA_DIR.value, xla_flags=_XLA_FLAGS.value)
   reference = {name: trail.read_json(os.path.join(_OUT.value, f"benchmark_{name}.json"),
                                      {}).get("aggregate", []) for name in networks}
   found = keras3_grid.collect(networks, backends, targets, seeds, methods, overrides,

@@ -40,12 +40,17 @@ def compare_command(backend, networks, targets, seeds, methods, override_items, 
   return command + ([f"--data_dir={data_dir}"] if data_dir else [])
 
 
-def run_backend(backend, *args, **kwargs):
-  """Runs ``compare_command(backend, ...)`` in a process on ``backend``; raises if it fails."""
+def run_backend(backend, *args, xla_flags="", **kwargs):
+  """Runs ``compare_command(backend, ...)`` in a process on ``backend``; raises if it fails.
+
+  ``xla_flags``, when given, is appended to ``XLA_FLAGS`` for the JAX backend's process.
+  """
   env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
   env["TF_CPP_MIN_LOG_LEVEL"] = "3"
   if backend != TF_KERAS:
     env["KERAS_BACKEND"] = backend
+  if backend == "jax" and xla_flags:
+    env["XLA_FLAGS"] = " ".join(f for f in (env.get("XLA_FLAGS", ""), xla_flags) if f)
   subprocess.run(compare_command(backend, *args, **kwargs), env=env, check=True)
 
 

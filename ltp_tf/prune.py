@@ -348,12 +348,12 @@ def clone_replacing_wrappers(model, replace):
     if isinstance(layer, keras.Model):
       if collect_wrappers(layer):
         return clone_replacing_wrappers(layer, replace)
-      return _fresh_copy(layer, copies)
+      return fresh_copy(layer, copies)
     if isinstance(layer, PruneLearnedThreshold):
       new = replace(layer)
       copies.append((new, pruned_layer_weights(layer)))
       return new
-    return _fresh_copy(layer, copies)
+    return fresh_copy(layer, copies)
 
   cloned = keras.models.clone_model(model, clone_function=clone)
   for new, weights in copies:
@@ -361,9 +361,11 @@ def clone_replacing_wrappers(model, replace):
   return cloned
 
 
-def _fresh_copy(layer, copies):
-  if isinstance(layer, keras.Model):
-    new = keras.models.clone_model(layer)
+def fresh_copy(layer, copies, k=keras):
+  """A new ``layer`` (a model: cloned) of Keras module ``k``, its weights queued in ``copies``
+  for ``set_weights`` once the clone is built (both Kerases' ``strip_pruning``)."""
+  if isinstance(layer, k.Model):
+    new = k.models.clone_model(layer)
   else:
     new = layer.__class__.from_config(layer.get_config())
   copies.append((new, layer.get_weights()))

@@ -270,3 +270,18 @@ def test_keras3_table_sets_each_backend_beside_tf_keras_and_judges_by_seed_noise
   assert "--override=threshold_lr=5e-6" in control  # Today's tf_keras, same overrides.
   assert keras3_grid.network_of("lenet5", keras3_grid.TF_KERAS, {"threshold_lr": 5e-6}).name == (
       "lenet5+threshold_lr=5e-06")
+
+
+def test_keras3_grid_gives_the_xla_flags_to_the_jax_process_only(monkeypatch):
+  from benchmarks import keras3_grid  # pylint: disable=g-import-not-at-top
+  envs = {}
+  monkeypatch.setenv("XLA_FLAGS", "--a=1")
+  monkeypatch.delenv("KERAS_BACKEND", raising=False)
+  monkeypatch.setattr(keras3_grid.subprocess, "run",
+                      lambda command, env, check: envs.setdefault(env.get("KERAS_BACKEND"), env))
+  for backend in ["jax", "tensorflow", keras3_grid.TF_KERAS]:
+    keras3_grid.run_backend(backend, ["lenet5"], [0.95], [0], ["ltp"], [], "/w",
+                            xla_flags="--b=2")
+  assert envs["jax"]["XLA_FLAGS"] == "--a=1 --b=2"
+  assert envs["tensorflow"]["XLA_FLAGS"] == "--a=1"
+  assert envs[None]["XLA_FLAGS"] == "--a=1" and "TF_USE_LEGACY_KERAS" not in envs[None]

@@ -60,12 +60,7 @@ def strip(model):
       new = shared.unwrapped_copy(layer)
       copies.append((new, shared.pruned_layer_weights(layer)))
       return new
-    if isinstance(layer, keras.Model):
-      new = keras.models.clone_model(layer)
-    else:
-      new = layer.__class__.from_config(layer.get_config())
-    copies.append((new, layer.get_weights()))
-    return new
+    return shared.fresh_copy(layer, copies, keras)
 
   cloned = keras.models.clone_model(model, clone_function=clone)
   for new, weights in copies:
