@@ -106,7 +106,24 @@ def table(reference, found, backends, method="ltp"):
   return lines, verdicts
 
 
-def markdown(lines, verdicts, command, overrides, missing, dense):
+def against_control(found, backends, method="ltp"):
+  """Verdicts of each Keras 3 backend against today's tf_keras path (``TF_KERAS``, same
+  overrides) wherever both ran a target: at least as accurate, or behind by less than the
+  seed noise. Empty without the control."""
+  if TF_KERAS not in backends:
+    return []
+  verdicts = []
+  for (name, backend), runs in found.items():
+    if backend == TF_KERAS or backend not in backends:
+      continue
+    control = {r["target"]: r for r in harness.aggregate(
+        [r for r in found.get((name, TF_KERAS), []) if r["method"] == method])}
+    verdicts += [report.within_noise(row, control[row["target"]]) for row in harness.aggregate(
+        [r for r in runs if r["method"] == method]) if row["target"] in control]
+  return verdicts
+
+
+def markdown(lines, verdicts, command, overrides, missing, dense, control=()):
   text = ["# Keras 3: LTP on the TensorFlow and JAX backends", "",
           "The tf_keras LeNet grids' budget, optimizer, models (`ltp_tf.models`, built with "
           "Keras 3) and target schedule, on Keras 3, each backend in a process of its own; "
@@ -122,6 +139,10 @@ def markdown(lines, verdicts, command, overrides, missing, dense):
           f"Dense starts (test accuracy): {dense}.", "",
           f"Verdict: Keras 3 at least as accurate as tf_keras within seed noise in "
           f"{sum(verdicts)} of {len(verdicts)} comparisons."]
+  if control:
+    text += ["", f"Against today's tf_keras path with the same settings (the control, which "
+             f"isolates Keras 3 from the library's changes since the grid): at least as accurate "
+             f"within seed noise in {sum(control)} of {len(control)} comparisons."]
   if missing:
     text += ["", "Not run: " + "; ".join(missing) + "."]
   return "\n".join(text) + "\n"
@@ -144,5 +165,6 @@ def write(out, reference, found, backends, targets, seeds, methods, overrides, c
   with open(os.path.join(out, "keras3_lenets.json"), "w") as f:
     json.dump(payload, f, indent=1)
   with open(os.path.join(out, "keras3_lenets.md"), "w") as f:
-    f.write(markdown(lines, verdicts, command, overrides, missing, dense))
+    f.write(markdown(lines, verdicts, command, overrides, missing, dense,
+                     against_control(found, backends)))
   return verdicts

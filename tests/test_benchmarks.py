@@ -253,6 +253,15 @@ def test_keras3_table_sets_each_backend_beside_tf_keras_and_judges_by_seed_noise
   lines, verdicts = keras3_grid.table(reference, found, ["tensorflow", keras3_grid.TF_KERAS])
   assert verdicts == [True, False] and "tf_keras now (seeds)" in lines[0]
   assert "-1.00% (**behind**)" in lines[2]
+  found[("lenet300", keras3_grid.TF_KERAS)] = [run(0.9797, seed=s) for s in (0, 1)] + [
+      run(0.9793, seed=2), run(0.9760, 0.95)]
+  # 90 %: 0.9795 vs 0.9795 ± 0.0002 (ok); 95 %: 0.975 vs 0.976 (behind, no seed noise).
+  assert keras3_grid.against_control(
+      found, ["tensorflow", keras3_grid.TF_KERAS]) == [True, False]
+  assert keras3_grid.against_control(found, ["tensorflow", "jax"]) == []
+  assert "in 2 of 3 comparisons" in keras3_grid.markdown(  # JAX's 90 % run is ahead.
+      [], [], "c", {}, [], "", keras3_grid.against_control(found, ["tensorflow", "jax",
+                                                                    keras3_grid.TF_KERAS]))
   del found[("lenet300", keras3_grid.TF_KERAS)]
   keras3_grid.write(str(tmp_path), reference, found, ["tensorflow", "jax"], [0.9, 0.95], [0],
                     ["ltp"], {"threshold_lr": 5e-6}, "python benchmarks/keras3.py")
