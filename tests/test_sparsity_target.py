@@ -60,6 +60,22 @@ def test_controller_keeps_pushing_while_the_gap_closes_too_slowly():
   assert c.factor(200, 0.24) == 1.0
 
 
+def test_controller_never_takes_lambda_below_min_scale_of_its_start():
+  # Far too sparse for 30 control steps (the thresholds' noise outrunning the ramp): lambda
+  # falls by 1.5x a step until it is 1e-3 of its start, then stays there...
+  c = _controller()
+  factors = [c.factor(0, 0.95) for _ in range(30)]
+  assert factors[:17] == pytest.approx([1 / 1.5] * 17)  # 1.5**-17 = 1e-3 * 1.015.
+  assert np.prod(factors) == pytest.approx(1e-3)
+  assert factors[18:] == [1.0] * 12
+  # ... so that once the ramp is due (step 200: 10 % kept wanted, 40 % kept), it is back
+  # above its start after 18 steps at 1.5x, not the 30 it fell.
+  up = np.prod([c.factor(200, 0.6) for _ in range(18)])
+  assert up == pytest.approx(1.5**18) and up > 1e3
+  c = _controller(min_scale=0.5)
+  assert np.prod([c.factor(0, 0.95) for _ in range(5)]) == pytest.approx(0.5)
+
+
 def test_controller_smooths_the_measurement():
   c = sparsity_target.LambdaController(0.5, 10, gain=1.0, smoothing=0.5, max_factor=10.0)
   c.factor(20, 0.8)  # Average 0.8: 20 % kept of 50 % wanted.
@@ -73,6 +89,8 @@ def test_controller_smooths_the_measurement():
     ({"target": 0.5, "reach_step": 0}, "reach_step"),
     ({"target": 0.5, "reach_step": 10, "smoothing": 0.0}, "smoothing"),
     ({"target": 0.5, "reach_step": 10, "hold_horizon": 0}, "hold_horizon"),
+    ({"target": 0.5, "reach_step": 10, "min_scale": 0.0}, "min_scale"),
+    ({"target": 0.5, "reach_step": 10, "min_scale": 2.0}, "min_scale"),
 ])
 def test_controller_rejects_bad_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
