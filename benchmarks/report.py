@@ -61,14 +61,17 @@ def bar_check(network, rows, dense_accuracy, method="ltp"):
       verdict = "**missed**: " + "; ".join(parts)
     lines.append(f"- {label}, `{method}`: {verdict}.")
   elif network == "resnet20":
-    ok = [r for r in ltp if r["compression_mean"] >= 9.99 and
-          r["accuracy_mean"] >= dense_accuracy - 0.01]
-    best = max(ltp, key=lambda r: r["compression_mean"], default=None)
-    verdict = ("**met**" if ok else "**missed**") + (
-        f": {best['compression_mean']:.1f}× at {best['accuracy_mean']:.4f} vs dense "
-        f"{dense_accuracy:.4f} ({best['accuracy_mean'] - dense_accuracy:+.2%})" if best else "")
-    lines.append(f"- ResNet-20 (BN) / Fashion-MNIST: >= 10× within 1 pt of dense, `{method}`: "
-                 f"{verdict}.")
+    # One line per grid (plain, --override): each against its own dense starts' mean.
+    at_10x = sorted((r for r in ltp if r["compression_mean"] >= 9.99),
+                    key=lambda r: r.get("network", ""))
+    for r in at_10x or [max(ltp, key=lambda r: r["compression_mean"])]:
+      dense = r.get("dense_accuracy_mean", dense_accuracy)
+      gap = r["accuracy_mean"] - dense
+      verdict = "**met**" if r in at_10x and gap >= -0.01 else "**missed**"
+      grid = f" ({r['network']}, {r['seeds']} seeds)" if "network" in r and "seeds" in r else ""
+      lines.append(f"- ResNet-20 (BN) / Fashion-MNIST: >= 10× within 1 pt of dense, `{method}`"
+                   f"{grid}: {verdict}: {r['compression_mean']:.1f}× at "
+                   f"{r['accuracy_mean']:.4f} vs dense {dense:.4f} ({gap:+.2%}).")
   return lines
 
 

@@ -151,6 +151,17 @@ def test_report_states_each_bar_as_met_or_missed_by_how_much():
   assert report.bar_check("lenet300", [row("gmp", 50, 0.01)], 0.98) == []  # Not LTP's row.
   resnet = report.bar_check("resnet20", [row("ltp", 10, 0.095)], 0.906)
   assert "**met**" in resnet[0] and "(-0.10%)" in resnet[0]
+  # One line per grid, each against its own dense starts.
+  lucky = dict(row("ltp", 10, 0.09, "resnet20"), seeds=1, dense_accuracy_mean=0.906)
+  today = dict(row("ltp", 10, 0.107, "resnet20+threshold_lr=7e-06"), seeds=3,
+               dense_accuracy_mean=0.905)
+  assert report.bar_check("resnet20", [today, lucky, row("ltp", 5, 0.08)], 0.906) == [
+      "- ResNet-20 (BN) / Fashion-MNIST: >= 10× within 1 pt of dense, `ltp` (resnet20, 1 seeds):"
+      " **met**: 10.0× at 0.9100 vs dense 0.9060 (+0.40%).",
+      "- ResNet-20 (BN) / Fashion-MNIST: >= 10× within 1 pt of dense, `ltp` "
+      "(resnet20+threshold_lr=7e-06, 3 seeds): **missed**: 10.0× at 0.8930 vs dense 0.9050 "
+      "(-1.20%)."]
+  assert "**missed**: 5.0×" in report.bar_check("resnet20", [row("ltp", 5, 0.08)], 0.906)[0]
   _, verdicts = report.matched([row("ltp", 50, 0.020, std=0.001), row("tfmot", 50, 0.0195),
                                 row("gmp", 50, 0.025)])
   assert verdicts == [True, True]  # Behind TFMOT by less than the noise; ahead of GMP.
