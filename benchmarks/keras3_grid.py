@@ -72,6 +72,11 @@ def _cell(row):
   return f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} ({row['seeds']})"
 
 
+def _by_target(runs, method):
+  """{target: aggregated row} of ``method``'s runs."""
+  return {r["target"]: r for r in harness.aggregate([r for r in runs if r["method"] == method])}
+
+
 def table(reference, found, backends, method="ltp"):
   """Markdown lines and verdicts: per (network, target), tf_keras's ``method`` row from
   ``reference`` ({network: aggregate rows}) beside each backend's, with the difference, the
@@ -85,8 +90,7 @@ def table(reference, found, backends, method="ltp"):
   for name in sorted({n for n, _ in found}, key=lambda n: list(reference).index(n)
                      if n in reference else len(reference)):
     tf_rows = {r["target"]: r for r in reference.get(name, []) if r["method"] == method}
-    k3_rows = {b: {r["target"]: r for r in harness.aggregate(
-        [r for r in found[(name, b)] if r["method"] == method])} for b in backends}
+    k3_rows = {b: _by_target(found[(name, b)], method) for b in backends}
     targets = sorted({t for rows in k3_rows.values() for t in rows})
     for target in targets:
       tf_row = tf_rows.get(target)
@@ -116,10 +120,9 @@ def against_control(found, backends, method="ltp"):
   for (name, backend), runs in found.items():
     if backend == TF_KERAS or backend not in backends:
       continue
-    control = {r["target"]: r for r in harness.aggregate(
-        [r for r in found.get((name, TF_KERAS), []) if r["method"] == method])}
-    verdicts += [report.within_noise(row, control[row["target"]]) for row in harness.aggregate(
-        [r for r in runs if r["method"] == method]) if row["target"] in control]
+    control = _by_target(found.get((name, TF_KERAS), []), method)
+    verdicts += [report.within_noise(row, control[target])
+                 for target, row in _by_target(runs, method).items() if target in control]
   return verdicts
 
 
