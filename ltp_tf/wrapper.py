@@ -148,7 +148,34 @@ def _substituted(layer, paths, tensors):
       object.__setattr__(parent, attr, original)
 
 
-class PruneLearnedThreshold(keras.layers.Wrapper):
+class WrapperCommon:
+  """What the tf_keras and the Keras 3 ``PruneLearnedThreshold`` share, written once: the
+  views of their state that need no tensor math, the mask passthrough and the config.
+
+  Listed first among a wrapper's bases, so ``get_config`` extends Keras's ``Wrapper``.
+  """
+
+  @property
+  def temperatures(self):
+    """The temperatures T of eq. (15) (float32 scalar variables), one per pruned weight."""
+    return list(self._temperature)
+
+  @property
+  def masks(self):
+    """The frozen 0/1 masks of eq. (1) (variables of each weight's shape; all ones until the
+    hard prune)."""
+    return list(self._mask)
+
+  def compute_mask(self, inputs, mask=None):
+    return self.layer.compute_mask(inputs, mask)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(ltp_config(self))
+    return config
+
+
+class PruneLearnedThreshold(WrapperCommon, keras.layers.Wrapper):
   """Prunes the weights of ``layer`` with learned per-tensor thresholds (LTP).
 
   Usable directly on a layer, including in a subclassed model's ``__init__``::
@@ -363,23 +390,12 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def compute_output_shape(self, input_shape):
     return self.layer.compute_output_shape(input_shape)
 
-  def compute_mask(self, inputs, mask=None):
-    return self.layer.compute_mask(inputs, mask)
-
   # --- What users and callbacks read and drive --------------------------------------------
 
   @property
   def thresholds(self):
     """The current thresholds tau (float32 scalars), one per pruned weight."""
     return self._thresholds()
-
-  @property
-  def temperatures(self):
-    return list(self._temperature)
-
-  @property
-  def masks(self):
-    return list(self._mask)
 
   @property
   def is_hard(self):
@@ -434,11 +450,6 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     if build_config and not layer.built:
       layer.build_from_config(build_config)
     return cls(layer, **config)
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(ltp_config(self))
-    return config
 
 
 def ltp_config(wrapper):

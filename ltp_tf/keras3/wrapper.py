@@ -37,7 +37,7 @@ THRESHOLD_PARAM_NAME = tf_keras_wrapper.THRESHOLD_PARAM_NAME
 
 
 @keras.saving.register_keras_serializable(package="ltp_tf")
-class PruneLearnedThreshold(keras.layers.Wrapper):
+class PruneLearnedThreshold(tf_keras_wrapper.WrapperCommon, keras.layers.Wrapper):
   """Prunes the weights of a Keras 3 ``layer`` with learned per-tensor thresholds (LTP).
 
   Same arguments, defaults and behaviour as ``ltp_tf.PruneLearnedThreshold`` (see there):
@@ -216,9 +216,6 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     kwargs.pop("training", None)
     return self.layer.compute_output_spec(*args, **kwargs)
 
-  def compute_mask(self, inputs, mask=None):
-    return self.layer.compute_mask(inputs, mask)
-
   # --- What users and callbacks read and drive (outside the train step) ---------------------
 
   @property
@@ -227,14 +224,6 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
     hard = self.is_hard
     return _detached([f.value if hard else tau
                       for tau, f in zip(self._soft_thresholds(), self._frozen)])
-
-  @property
-  def temperatures(self):
-    return list(self._temperature)
-
-  @property
-  def masks(self):
-    return list(self._mask)
 
   @property
   def is_hard(self):
@@ -281,11 +270,6 @@ class PruneLearnedThreshold(keras.layers.Wrapper):
   def from_config(cls, config, custom_objects=None):
     # Keras' Wrapper.from_config pops "layer" from the dict it is given: leave the caller's.
     return super().from_config(copy.deepcopy(config), custom_objects)
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(tf_keras_wrapper.ltp_config(self))
-    return config
 
 
 def _detached(tensors):
