@@ -107,12 +107,15 @@ def prune_low_magnitude_learned(to_prune, *, l0_lambda=None,
   keras3_verbs = _keras3_verbs(to_prune) if not isinstance(to_prune, keras.layers.Layer) else None
   if keras3_verbs is not None:
     wrapper_cls, clone_model = keras3_verbs.PruneLearnedThreshold, keras3_verbs.clone_for_wrapping
+    composite_cls = keras3_verbs.PruneComposite
   elif isinstance(to_prune, (list, tuple, keras.layers.Layer)):
     wrapper_cls, clone_model = PruneLearnedThreshold, _clone_for_wrapping
+    composite_cls = None  # tf_keras: a block of prunable layers is an unsupported layer.
   else:
     raise ValueError("to_prune must be a Keras layer, a list of layers or a Keras model, got "
                      f"{type(to_prune).__name__}.")
-  return wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported)
+  return wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported,
+                     composite_cls)
 
 
 def _clone_for_wrapping(model, clone_function):
@@ -124,29 +127,26 @@ def _clone_for_wrapping(model, clone_function):
   return keras.models.clone_model(model, clone_function=clone_function)
 
 
-def wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported):
+def wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported, composite_cls=None):
   """The registry's rules, for either Keras: every layer of ``to_prune`` that LTP prunes is
   wrapped in ``wrapper_cls(layer, **params)``, models through ``clone_model(model,
-  clone_function)``; layers with nothing to prune stay; unsupported ones raise, or with
-  ``unsupported="skip"`` stay dense with one warning."""
+  clone_function)``; layers with nothing to prune stay; a block holding prunable layers and no
+  kernel of its own becomes ``composite_cls`` (Keras 3: its layers wrapped inside it);
+  unsupported ones raise, or with ``unsupported="skip"`` stay dense with one warning."""
   skipped = []  # Unsupported layers left dense with unsupported="skip".
 
   def wrap(layer):
     if _flavour.is_model(layer):
       return clone_model(layer, wrap)
-    if isinstance(layer, wrapper_types()):
+    if isinstance(layer, wrapper_types()) or (composite_cls is not None and
+                                              isinstance(layer, composite_cls)):
       return layer
-    if not _flavour.is_layer(layer):  # A Keras 3 op in a functional graph (x + 3.0).
-      return layer
-    registry.check_not_tfmot_wrapped(layer)
-    if registry.supports(layer):
-      return wrapper_cls(layer, **params)
-    if registry.is_left_dense(layer):
-      return layer
-    if unsupported == "raise":
-      raise registry.unsupported_error(layer)
-    skipped.append(layer)
-    return layer
+    if composite_cls is not None and _flavour.is_layer(layer) and registry.is_container(layer):
+      registry.check_not_tfmot_wrapped(layer)
+      composite = composite_cls.wrapping(layer, params, unsupported)
+      skipped.extend(composite.skipped)
+      return composite
+    return wrap_layer(layer, wrapper_cls, params, unsupported, skipped)
 
   if isinstance(to_prune, (list, tuple)):
     result = [wrap(layer) for layer in to_prune]
@@ -155,6 +155,24 @@ def wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported):
   if skipped:
     _warn_skipped(skipped)
   return result
+
+
+def wrap_layer(layer, wrapper_cls, params, unsupported, skipped):
+  """What LTP makes of one layer that is not a model: ``wrapper_cls(layer, **params)`` if the
+  registry knows its weights; itself if it is a wrapper already, not a layer (a Keras 3 op in a
+  functional graph, x + 3.0) or has nothing to prune; else a ValueError naming it, or with
+  ``unsupported="skip"`` itself, appended to ``skipped``."""
+  if isinstance(layer, wrapper_types()) or not _flavour.is_layer(layer):
+    return layer
+  registry.check_not_tfmot_wrapped(layer)
+  if registry.supports(layer):
+    return wrapper_cls(layer, **params)
+  if registry.is_left_dense(layer):
+    return layer
+  if unsupported == "raise":
+    raise registry.unsupported_error(layer)
+  skipped.append(layer)
+  return layer
 
 
 _UNSUPPORTED = ("raise", "skip")
@@ -363,11 +381,24 @@ def clone_replacing_wrappers(model, replace):
 
 def fresh_copy(layer, copies, k=keras):
   """A new ``layer`` (a model: cloned) of Keras module ``k``, its weights queued in ``copies``
-  for ``set_weights`` once the clone is built (both Kerases' ``strip_pruning``)."""
-  if isinstance(layer, k.Model):
-    new = k.models.clone_model(layer)
-  else:
-    new = layer.__class__.from_config(layer.get_config())
+  for ``set_weights`` once the clone is built (both Kerases' ``strip_pruning``).
+
+  A layer with nothing pruned that cannot be rebuilt from its own config (a bug of its class,
+  e.g. keras-hub 0.32's ``ViTPatchingAndEmbedding``, whose config has keys its constructor
+  refuses) is not copied: the stripped model shares it, with a ``UserWarning`` naming it.
+  """
+  try:
+    if isinstance(layer, k.Model):
+      new = k.models.clone_model(layer)
+    else:
+      new = layer.__class__.from_config(layer.get_config())
+  except (TypeError, ValueError, NotImplementedError) as e:
+    warnings.warn(
+        f"strip_pruning: layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt from "
+        f"its config ({type(e).__name__}: {str(e).splitlines()[-1][:200]}), so the stripped "
+        "model shares it (and its weights) with the pruned one. LTP pruned nothing in it.",
+        UserWarning, stacklevel=4)
+    return layer
   copies.append((new, layer.get_weights()))
   return new
 

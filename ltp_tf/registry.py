@@ -135,6 +135,16 @@ def is_left_dense(layer):
   return layer.built and not kernel_weights(layer)
 
 
+def is_container(layer):
+  """True for a built layer of a class LTP does not prune whose matrices and kernels all
+  belong to its sublayers (a block holding Dense / Conv / attention layers and no kernel of its
+  own, such as keras-hub's transformer and MBConv blocks): on Keras 3, LTP prunes inside it
+  (``ltp_tf.keras3.wrapper.PruneComposite``)."""
+  if _flavour.is_model(layer) or not layer.built or supports(layer) or is_left_dense(layer):
+    return False
+  return bool(_flavour.children(layer)) and not own_kernel_weights(layer)
+
+
 def is_unsupported(layer):
   """True for a layer that may hold a matrix or kernel LTP does not know how to prune: neither
   ``supports`` nor ``is_left_dense`` (an unbuilt layer of an unknown class counts, as its

@@ -114,7 +114,7 @@ def sparsity_report(model):
         raise ValueError(f"Wrapper '{m.name}' is not built yet; call the model once first.")
       for path, w, pruned, tau, temp in zip(m.weight_paths, m.pruned_variables,
                                             m.pruned_weights(), m.thresholds, m.temperatures):
-        rows.append(TensorSparsity(m.layer.name, path, int(np.prod(w.shape)),
+        rows.append(TensorSparsity(m.label, path, int(np.prod(w.shape)),
                                    int(np.count_nonzero(_flavour.to_numpy(pruned))),
                                    float(_flavour.to_numpy(tau)),
                                    float(_flavour.to_numpy(temp))))  # Not float(MirroredVariable).
@@ -160,7 +160,7 @@ def non_finite(model):
       continue
     for path, w, tau, theta in zip(m.weight_paths, m.pruned_variables, m.thresholds,
                                    m._theta):  # pylint: disable=protected-access
-      name = f"{m.layer.name}/{path}"
+      name = f"{m.label}/{path}"
       if _bad_count(tau):
         found.append(f"threshold of '{name}' (tau = {float(tau)})")
       bad = _bad_count(_master(w))

@@ -156,6 +156,12 @@ class WrapperCommon:
   """
 
   @property
+  def label(self):
+    """The wrapped layer's name as reports show it: prefixed by the blocks holding it inside
+    a ``PruneComposite`` (``"encoder/block_1/mha"``), where the name alone repeats."""
+    return getattr(self, "_ltp_label", None) or self.layer.name
+
+  @property
   def temperatures(self):
     """The temperatures T of eq. (15) (float32 scalar variables), one per pruned weight."""
     return list(self._temperature)

@@ -13,6 +13,7 @@ import applications_cases
 import default_cases
 import keras3_subprocess
 import ltp_tf
+from ltp_tf import registry
 from ltp_tf import wrapper as wrapper_lib
 from ltp_tf.keras3 import soft_prune as k3_math
 from ltp_tf.keras3.wrapper import PruneLearnedThreshold
@@ -535,6 +536,130 @@ def test_unsupported_raise_or_skip_and_rank1_and_prelu_as_on_tf_keras():
   assert "gram (_Gram, 16 weights)" in str(report)
 
 
+@keras.saving.register_keras_serializable(package="ltp_tf_tests")
+class _Mlp(L.Layer):
+  """A block of two Dense layers (no kernel of its own), nested inside ``_Block``."""
+
+  def __init__(self, units, **kwargs):
+    super().__init__(**kwargs)
+    self.units = units
+    self.fc_in, self.fc_out = L.Dense(units, name="fc_in"), L.Dense(units, name="fc_out")
+
+  def build(self, input_shape):
+    self.fc_in.build(input_shape)
+    self.fc_out.build(tuple(input_shape[:-1]) + (self.units,))
+
+  def call(self, x):
+    return self.fc_out(keras.ops.relu(self.fc_in(x)))
+
+  def get_config(self):
+    return dict(super().get_config(), units=self.units)
+
+
+@keras.saving.register_keras_serializable(package="ltp_tf_tests")
+class _Block(L.Layer):
+  """A block the way keras-hub writes them: sublayers as attributes, in a list and in a dict,
+  a nested block, a norm, a per-channel scale of its own (rank 1: not a kernel), and a layer
+  built only in the first call (``late``); ``hidden`` holds a Dense where no wrapper can go."""
+
+  def __init__(self, units, hidden=False, **kwargs):
+    super().__init__(**kwargs)
+    self.units, self.hidden = units, hidden
+    self.norm = L.LayerNormalization(name="norm")
+    self.mlp = _Mlp(units, name="mlp")
+    self.heads = [L.Dense(units, name=f"head_{i}") for i in range(2)]
+    self.gates = {"gate": L.Dense(units, name="gate")}
+    self.late = L.Dense(units, name="late")
+    if hidden:
+      self._box = type("Box", (), {})()
+      self._box.fc = L.Dense(units, name="in_a_box")
+      self._tracked_box_fc = self._box.fc
+
+  def build(self, input_shape):
+    self.scale = self.add_weight(shape=(self.units,), initializer="ones", name="scale")
+    self.norm.build(input_shape)
+    self.mlp.build(input_shape)
+    for layer in self.heads + [self.gates["gate"]]:
+      layer.build(input_shape)
+    if self.hidden:
+      self._box.fc.build(input_shape)
+
+  def call(self, x):
+    y = self.mlp(self.norm(x)) * self.scale
+    y = y + self.heads[0](x) - self.heads[1](x) * keras.ops.sigmoid(self.gates["gate"](x))
+    if self.hidden:
+      y = y + self._box.fc(x)
+    return self.late(y)
+
+  def get_config(self):
+    return dict(super().get_config(), units=self.units, hidden=self.hidden)
+
+
+def _block_model(hidden=False):
+  inp = keras.Input((6,))
+  x = _Block(6, hidden=hidden, name="block")(L.Dense(6, name="stem")(inp))
+  return keras.Model(inp, L.Dense(3, name="head")(x))
+
+
+def test_blocks_of_prunable_layers_are_pruned_inside_trained_stripped_and_saved(tmp_path):
+  model = _block_model()
+  x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
+  before = [w.copy() for w in model.get_weights()]
+  pruned = ltp_tf.prune_low_magnitude_learned(model, l0_lambda=1e-4)
+  assert [type(layer).__name__ for layer in pruned.layers] == [
+      "InputLayer", "PruneLearnedThreshold", "PruneComposite", "PruneLearnedThreshold"]
+  # Every Dense inside, at any depth and in the list and dict; the norm and the block's own
+  # scale stay dense; the user's model is untouched.
+  report = ltp_tf.sparsity_report(pruned)
+  assert [r.layer for r in report.tensors] == [
+      "stem", "block/mlp/fc_in", "block/mlp/fc_out", "block/head_0", "block/head_1",
+      "block/gate", "block/late", "head"]
+  assert not report.not_pruned
+  assert all(type(l).__name__ == "Dense" for l in model.get_layer("block")._layers[2:])  # pylint: disable=protected-access
+  for w, b in zip(model.get_weights(), before):
+    np.testing.assert_array_equal(w, b)
+  _start_like(pruned)
+  pruned.compile(keras.optimizers.SGD(0.05), "mse")
+  pruned.fit(x, np.zeros((8, 3), "float32"), batch_size=4, verbose=0, shuffle=False,
+             callbacks=[ltp_tf.LTPPruningSchedule(soft_steps=1)])
+  wrappers = ltp_tf.collect_wrappers(pruned)
+  assert len(wrappers) == 8 and all(w.is_hard for w in wrappers)
+  # The block was pruned in a copy: the user's block keeps its weights (stem and head are
+  # shared, as every wrapped layer is).
+  for w, b in zip(model.get_layer("block").get_weights(), before[2:]):
+    np.testing.assert_array_equal(w, b)
+  report = ltp_tf.sparsity_report(pruned)
+  assert 0 < report.kept < report.size
+  expected = _np(pruned(x))
+  stripped = ltp_tf.strip_pruning(pruned)
+  assert [type(layer).__name__ for layer in stripped.layers] == [
+      "InputLayer", "Dense", "_Block", "Dense"]
+  assert not ltp_tf.collect_wrappers(stripped)
+  assert ltp_tf.sparsity_report(stripped).kept == report.kept
+  np.testing.assert_allclose(_np(stripped(x)), expected, rtol=1e-5, atol=1e-6)
+  # .keras: the wrapped model loads with its wrappers inside the block, and the stripped one
+  # as the plain block.
+  pruned.save(tmp_path / "pruned.keras")
+  stripped.save(tmp_path / "stripped.keras")
+  reloaded = keras.models.load_model(tmp_path / "pruned.keras")
+  assert len(ltp_tf.collect_wrappers(reloaded)) == 8
+  np.testing.assert_allclose(_np(reloaded(x)), expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(_np(keras.models.load_model(tmp_path / "stripped.keras")(x)),
+                             expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_prunable_layer_a_block_hides_raises_or_is_skipped():
+  model = _block_model(hidden=True)
+  with pytest.raises(ValueError, match=r"Layer 'block' of class _Block holds prunable "
+                                       r"layer\(s\) \['in_a_box'\].*unsupported=\"skip\""):
+    ltp_tf.prune_low_magnitude_learned(model)
+  with pytest.warns(UserWarning, match=r"left 1 layer\(s\) dense.*'in_a_box' \(Dense\)"):
+    pruned = ltp_tf.prune_low_magnitude_learned(model, unsupported="skip")
+  assert len(ltp_tf.collect_wrappers(pruned)) == 8
+  rows = {r.layer: r for r in ltp_tf.sparsity_report(pruned).tensors}
+  assert rows["in_a_box"].threshold is None  # Counted, dense, as any unwrapped Dense.
+
+
 # Keras 3's applications: as tests/test_applications.py walks tf_keras's (the same list logic),
 # on the TensorFlow backend. One model of each family by default (15 models: 130 s of CPU, 4.5
 # min on 2 busy cores); LTP_TF_ALL_APPLICATIONS=1 walks every constructor (40).
@@ -588,11 +713,11 @@ def test_keras_application_wraps_trains_a_step_and_strips_to_the_hard_model(name
 
 
 def _hub_backbones():
-  """keras-hub backbones built from small arguments (no download), and the classes of their
-  blocks that LTP leaves dense: keras-hub's composite blocks (a layer holding Dense/Conv
-  sublayers) are unsupported layers on either Keras, so those need unsupported="skip".
-  (ViTBackbone and the text backbones hold all their kernels in such blocks: nothing of theirs
-  is wrapped yet.)"""
+  """keras-hub backbones built from small arguments (no download), and the classes of the
+  layers LTP leaves dense in them (with unsupported="skip"). Their blocks (MBConv, inverted
+  residual, transformer: layers holding Dense / Conv / attention sublayers) are pruned inside
+  (``PruneComposite``); ViT's patch embedding holds a class token of its own, a kernel-shaped
+  weight LTP does not prune, so it stays dense."""
   models = keras_hub.models
   image = (16, 16, 3)
   return {
@@ -610,7 +735,7 @@ def _hub_backbones():
           stackwise_expansion_ratios=[1, 2], stackwise_squeeze_and_excite_ratios=[0.0, 0.25],
           stackwise_strides=[1, 2], stackwise_block_types=["fused", "unfused"],
           width_coefficient=1.0, depth_coefficient=1.0, input_shape=image),
-                               ["FusedMBConvBlock", "MBConvBlock"]),
+                               []),
       "MobileNetBackbone": (lambda: models.MobileNetBackbone(
           stackwise_expansion=[[16], [24]], stackwise_num_blocks=[1, 1],
           stackwise_num_filters=[[8], [16]], stackwise_kernel_size=[[3], [3]],
@@ -619,7 +744,13 @@ def _hub_backbones():
           output_num_filters=32, depthwise_filters=8, depthwise_stride=1,
           depthwise_residual=False, last_layer_filter=32, squeeze_and_excite=0.5,
           image_shape=image),
-                            ["DepthwiseConvBlock", "InvertedResidualBlock", "ConvBnActBlock"]),
+                            []),
+      "BertBackbone": (lambda: models.BertBackbone(
+          vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
+          max_sequence_length=12), ["PositionEmbedding"]),
+      "ViTBackbone": (lambda: models.ViTBackbone(
+          image_shape=image, patch_size=4, num_layers=2, num_heads=2, hidden_dim=8,
+          mlp_dim=16), ["ViTPatchingAndEmbedding"]),
   }
 
 
@@ -648,10 +779,22 @@ def test_keras_hub_backbone_wraps_trains_a_step_and_strips_to_the_hard_model(nam
     assert not skips, skips
   wrappers = ltp_tf.collect_wrappers(pruned)
   assert wrappers
+  # Every block holding prunable layers (and no kernel of its own) is pruned inside.
+  assert not [l.name for l in pruned.layers
+              if type(l).__name__ not in ("PruneComposite", "PruneLearnedThreshold")
+              and registry.is_container(l)]
   _start_like(pruned)  # Thresholds at each tensor's median w**2: about half pruned.
   pruned.compile(keras.optimizers.SGD(0.01), "mse")
-  x = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype("float32")
-  y = np.zeros((4,) + tuple(pruned.output.shape[1:]), "float32")
+  rng = np.random.default_rng(0)
+
+  def example(t, batch=4):  # Images: normal floats; token ids, segments, masks: 0 or 1.
+    shape = (batch,) + tuple(12 if d is None else d for d in t.shape[1:])
+    if "int" in str(t.dtype):
+      return rng.integers(0, 2, size=shape).astype(str(t.dtype))
+    return rng.normal(size=shape).astype("float32")
+
+  x = keras.tree.map_structure(example, pruned.input)
+  y = keras.tree.map_structure(lambda t: np.zeros_like(example(t)), pruned.output)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # A random net may lose a whole layer.
     pruned.fit(x, y, batch_size=2, verbose=0, shuffle=False,
@@ -666,8 +809,9 @@ def test_keras_hub_backbone_wraps_trains_a_step_and_strips_to_the_hard_model(nam
     stripped = ltp_tf.strip_pruning(pruned)
   assert not ltp_tf.collect_wrappers(stripped)
   assert ltp_tf.sparsity_report(stripped).kept == report.kept
-  np.testing.assert_allclose(stripped.predict(x, verbose=0), pruned.predict(x, verbose=0),
-                             atol=1e-5)
+  for a, b in zip(keras.tree.flatten(stripped.predict(x, verbose=0)),
+                  keras.tree.flatten(pruned.predict(x, verbose=0))):
+    np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 class _Reader(keras.callbacks.Callback):

@@ -7,6 +7,7 @@ import keras
 from ltp_tf import _flavour
 from ltp_tf import prune as shared
 from ltp_tf import registry
+from ltp_tf.keras3.wrapper import PruneComposite
 from ltp_tf.keras3.wrapper import PruneLearnedThreshold
 
 
@@ -60,6 +61,10 @@ def strip(model):
       new = shared.unwrapped_copy(layer)
       copies.append((new, shared.pruned_layer_weights(layer)))
       return new
+    if isinstance(layer, PruneComposite):
+      new = shared.unwrapped_copy(layer)
+      copies.append((new, _plain_weights(layer.layer)))
+      return new
     return shared.fresh_copy(layer, copies, keras)
 
   cloned = keras.models.clone_model(model, clone_function=clone)
@@ -68,3 +73,29 @@ def strip(model):
   return cloned
 
 
+
+
+def _plain_weights(block):
+  """The weights of ``block`` with its wrappers inside taken out, wrapped ones hard-pruned
+  (eq. 1), as NumPy, in the order of the same block's ``weights`` without them: Keras's order,
+  each layer's own variables, then each tracked sublayer's, depth first, each variable once."""
+  out, seen = [], set()
+
+  def add(v, value=None):
+    if id(v) not in seen:
+      seen.add(id(v))
+      out.append(_flavour.to_numpy(v) if value is None else value)
+
+  def walk(layer):
+    if isinstance(layer, PruneLearnedThreshold):
+      for v, value in zip(layer.layer.weights, shared.pruned_layer_weights(layer)):
+        add(v, value)
+      return
+    # pylint: disable-next=protected-access
+    for v in layer._trainable_variables + layer._non_trainable_variables:
+      add(v)
+    for sub in layer._layers:  # pylint: disable=protected-access
+      walk(sub)
+
+  walk(block)
+  return out

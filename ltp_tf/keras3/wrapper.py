@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ltp_tf import _flavour
 from ltp_tf import registry
 from ltp_tf import threshold_update
 from ltp_tf import wrapper as tf_keras_wrapper
@@ -85,6 +86,7 @@ class PruneLearnedThreshold(tf_keras_wrapper.WrapperCommon, keras.layers.Wrapper
     self._ltp_built = False
     params = inspect.signature(layer.call).parameters
     self._layer_takes_training = "training" in params
+    self._first_param = next(iter(params), None)
     self.supports_masking = layer.supports_masking
 
   # --- Building -------------------------------------------------------------------------
@@ -163,6 +165,13 @@ class PruneLearnedThreshold(tf_keras_wrapper.WrapperCommon, keras.layers.Wrapper
 
   def _hard(self, ws, masks):
     return [w * ops.cast(m, w.dtype) for w, m in zip(ws, masks)], ops.zeros((), "float32")
+
+  def __call__(self, *args, **kwargs):
+    # The inner layer's first input given by its own name (a block calling
+    # ``mha(query=x, value=x)``) is this wrapper's ``inputs``.
+    if not args and self._first_param in kwargs:
+      args = (kwargs.pop(self._first_param),)
+    return super().__call__(*args, **kwargs)
 
   def call(self, inputs, *args, training=None, **kwargs):
     # *args: the inner layer's other positional inputs (MultiHeadAttention's value, key).
@@ -270,6 +279,226 @@ class PruneLearnedThreshold(tf_keras_wrapper.WrapperCommon, keras.layers.Wrapper
   def from_config(cls, config, custom_objects=None):
     # Keras' Wrapper.from_config pops "layer" from the dict it is given: leave the caller's.
     return super().from_config(copy.deepcopy(config), custom_objects)
+
+
+@keras.saving.register_keras_serializable(package="ltp_tf")
+class PruneComposite(keras.layers.Wrapper):
+  """A block of prunable layers (a layer holding Dense / Conv / attention sublayers and no
+  kernel of its own, e.g. keras-hub's transformer and MBConv blocks) with every layer inside it
+  that LTP prunes wrapped in ``PruneLearnedThreshold``, at any depth.
+
+  ``prune_low_magnitude_learned`` makes one from a copy of the block (``wrapping``): the
+  user's model is not changed. The block's own code runs as written; each attribute (or list,
+  tuple or dict item) of it that held a prunable layer holds that layer's wrapper instead, and
+  blocks nested in it are treated the same way in place. A prunable layer the block holds
+  where it cannot be replaced (anywhere but an attribute or such a container) raises, as an
+  unsupported layer does, or with ``unsupported="skip"`` stays dense, listed in ``skipped``.
+  Saved as the block's own config plus the LTP arguments; loading builds the block and wraps
+  inside it again, so ``.keras`` files round-trip. ``strip_pruning`` gives back the block's
+  own class, hard-pruned.
+
+  Args:
+    layer: the block (built, or unbuilt when loading).
+    ltp_params: the keyword arguments of every ``PruneLearnedThreshold`` made inside it.
+    unsupported: ``"raise"`` or ``"skip"``, as for ``prune_low_magnitude_learned``.
+  """
+
+  def __init__(self, layer, ltp_params=None, unsupported="raise", **kwargs):
+    kwargs.setdefault("name", "ltp_" + layer.name)
+    super().__init__(layer, **kwargs)
+    self.ltp_params = dict(ltp_params or {})
+    self.unsupported = unsupported
+    self.skipped = []
+    self._inside = False
+    if layer.built:  # Loading: Keras built the block from its build config, maybe not all of it.
+      _build_fully(layer, layer.get_build_config())
+      self._wrap_inside()
+      self.built = True
+
+  @classmethod
+  def wrapping(cls, layer, ltp_params, unsupported):
+    """A ``PruneComposite`` of a built copy of ``layer`` holding ``layer``'s weights."""
+    try:
+      block = layer.__class__.from_config(layer.get_config())
+      _build_fully(block, layer.get_build_config())
+      block.set_weights(layer.get_weights())
+    except Exception as e:  # pylint: disable=broad-except
+      raise ValueError(
+          f"Layer '{layer.name}' of class {type(layer).__name__} holds prunable layers, which "
+          "ltp_tf prunes inside a copy of it, but it cannot be copied (from_config, "
+          f"build_from_config, set_weights): {type(e).__name__}: {e}. Give it a get_config() "
+          "and a build() that creates its sublayers' weights, or pass unsupported=\"skip\" "
+          "to leave it dense.") from e
+    return cls(block, ltp_params, unsupported)
+
+  def _wrap_inside(self):
+    from ltp_tf import prune  # pylint: disable=g-import-not-at-top  (prune imports this module)
+    self.skipped = []
+
+    def replacer(scope):
+      def replace(sub):
+        if not sub.built or isinstance(sub, PruneLearnedThreshold):
+          return sub  # Unbuilt: never called by the block (an optional branch), no weights.
+        if registry.is_container(sub):
+          _replace_sublayers(sub, replacer(f"{scope}/{sub.name}"))
+          return sub
+        new = prune.wrap_layer(sub, PruneLearnedThreshold, self.ltp_params, self.unsupported,
+                               self.skipped)
+        if isinstance(new, PruneLearnedThreshold):
+          new._ltp_label = f"{scope}/{sub.name}"  # pylint: disable=protected-access
+        return new
+      return replace
+
+    _replace_sublayers(self.layer, replacer(self.layer.name))
+    wrapped = [l for l in _all_layers(self.layer) if isinstance(l, PruneLearnedThreshold)]
+    inside = {id(x) for w in wrapped for x in [w.layer] + _all_layers(w.layer)}
+    skipped = {id(x) for l in self.skipped for x in [l] + _all_layers(l)}
+    missed = [l for l in _all_layers(self.layer) if id(l) not in inside | skipped
+              and not isinstance(l, PruneLearnedThreshold) and l.built and registry.supports(l)]
+    # A wrapper the block's call does not go through (it reaches the layer some other way):
+    # its layer would run unpruned while LTP learned nothing for it.
+    bypassed = [w for w in wrapped if w not in _called_wrappers(self.layer, wrapped)]
+    if bypassed:
+      _restore(self.layer, bypassed)
+      missed += [w.layer for w in bypassed]
+    if missed:
+      if self.unsupported == "raise":
+        raise ValueError(
+            f"Layer '{self.layer.name}' of class {type(self.layer).__name__} holds prunable "
+            f"layer(s) {[l.name for l in missed]} where ltp_tf cannot put a wrapper that its "
+            "call goes through (not an attribute, nor a list, tuple or dict item of one). Pass "
+            "unsupported=\"skip\" to leave them dense, or wrap them with ltp_tf's "
+            "PruneLearnedThreshold in the layer's own code.")
+      self.skipped.extend(missed)
+    self._inside = True
+
+  def build(self, input_shape=None):
+    if not self.layer.built:
+      self.layer.build(input_shape)
+    if not self._inside:
+      self._wrap_inside()
+    self.built = True
+
+  def get_build_config(self):
+    return {"layer": self.layer.get_build_config()}
+
+  def build_from_config(self, config):
+    _build_fully(self.layer, config["layer"])
+    if not self._inside:
+      self._wrap_inside()
+    self.built = True
+
+  def call(self, *args, **kwargs):
+    return self.layer(*args, **kwargs)
+
+  def compute_output_shape(self, *args, **kwargs):
+    return self.layer.compute_output_shape(*args, **kwargs)
+
+  def compute_output_spec(self, *args, **kwargs):
+    return self.layer.compute_output_spec(*args, **kwargs)
+
+  def compute_mask(self, *args, **kwargs):
+    return self.layer.compute_mask(*args, **kwargs)
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    return super().from_config(copy.deepcopy(config), custom_objects)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(ltp_params=dict(self.ltp_params), unsupported=self.unsupported)
+    return config
+
+
+def _build_fully(block, build_config):
+  """Builds ``block`` from its build config, then, if some of its sublayers are still unbuilt
+  (a block whose ``build`` leaves them to its first call, as keras-hub's FusedMBConvBlock
+  does), calls it once on a symbolic input of that shape."""
+  if not block.built:
+    block.build_from_config(build_config)
+  shape = (build_config or {}).get("input_shape")
+  if any(not l.built for l in _all_layers(block)) and isinstance(shape, (list, tuple)):
+    block(keras.KerasTensor(tuple(shape)))
+
+
+def _called_wrappers(block, wrappers):
+  """The ``wrappers`` that one call of ``block`` on zeros of its built input shape (batch 1,
+  other unknown sizes 4) goes through: a real call, as a block may give its output shape
+  without running its layers. All of them if that shape is unknown (Keras records none for a
+  block built with several inputs)."""
+  shape = (block.get_build_config() or {}).get("input_shape")
+  if not isinstance(shape, (list, tuple)) or not shape or not all(
+      d is None or isinstance(d, int) for d in shape):
+    return list(wrappers)
+  shape = (1,) + tuple(4 if d is None else d for d in shape[1:])
+  called = []
+
+  def recording(w, method):
+    def record(*args, **kwargs):
+      called.append(w)
+      return method(*args, **kwargs)
+    return record
+
+  for w in wrappers:  # An instance attribute, removed below: Keras looks it up per call.
+    object.__setattr__(w, "call", recording(w, w.call))
+  try:
+    block(ops.zeros(shape, dtype=block.compute_dtype))
+  finally:
+    for w in wrappers:
+      object.__delattr__(w, "call")
+  return [w for w in wrappers if any(w is c for c in called)]
+
+
+def _restore(block, wrappers):
+  """Puts each of ``wrappers`` back to the layer it wraps, wherever ``block`` or the blocks
+  inside it hold it."""
+  ids = {id(w) for w in wrappers}
+  holders = [block] + [l for l in _all_layers(block)
+                       if not isinstance(l, PruneLearnedThreshold) and _flavour.children(l)]
+  for holder in holders:
+    _replace_sublayers(holder, lambda l: l.layer if id(l) in ids else l)
+
+
+def _all_layers(layer):
+  """Every layer below ``layer`` (Keras's tracked sublayers, at any depth)."""
+  return list(layer._flatten_layers(include_self=False, recursive=True))  # pylint: disable=protected-access
+
+
+def _replace_sublayers(block, replace):
+  """Puts ``replace(sub)`` in place of each layer ``sub`` that ``block`` holds directly: its
+  attributes, and the items of its list, tuple and dict attributes, Keras's own list of
+  tracked sublayers (which sets their order in ``weights``) included, in the same places.
+
+  The block is built, so Keras has locked its state; the attributes are set past Keras's
+  tracking, which the new list of tracked sublayers stands in for.
+  """
+  new = {}
+
+  def swap(x):
+    if not isinstance(x, keras.layers.Layer) or isinstance(x, keras.Model):
+      return x
+    if id(x) not in new:
+      new[id(x)] = replace(x)
+    return new[id(x)]
+
+  for name, value in list(vars(block).items()):
+    if name == "_tracker":
+      continue
+    if isinstance(value, keras.layers.Layer):
+      if swap(value) is not value:
+        object.__setattr__(block, name, swap(value))
+    elif isinstance(value, list):
+      for i, item in enumerate(value):
+        if swap(item) is not item:
+          list.__setitem__(value, i, swap(item))
+    elif isinstance(value, tuple):
+      items = tuple(swap(item) for item in value)
+      if any(a is not b for a, b in zip(items, value)):
+        object.__setattr__(block, name, type(value)(items) if type(value) is tuple else items)
+    elif isinstance(value, dict):
+      for key, item in list(value.items()):
+        if swap(item) is not item:
+          dict.__setitem__(value, key, swap(item))
 
 
 def _detached(tensors):
