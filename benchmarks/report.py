@@ -4,7 +4,7 @@ r"""Writes BENCHMARKS.md from the benchmark results (JSON) and the hand-written 
 
 Tables are generated, never typed: the grid per network (``compare.py``), the bars of
 issue 4 checked against the runs, LTP against TFMOT and GMP at every matched sparsity, the
-training cost (``cost.py``), and whatever other result files exist (``seeds``, ``deploy``).
+training cost (``cost.py``), and whatever other result files exist (``mask_cost``, ``seeds``, ``deploy``).
 """
 
 import json
@@ -243,7 +243,8 @@ def build():
     parts += ["## Training cost", "", "`python benchmarks/cost.py --data_dir=../shared/data` "
               "(batch 128; medians over interleaved rounds in one process).", "",
               *cost_section(cost), ""]
-  for name, title in (("optimizers", "Optimizers: the thresholds' own step"),
+  for name, title in (("mask_cost", "Training cost: the soft mask alone"),
+                      ("optimizers", "Optimizers: the thresholds' own step"),
                       ("seeds", "Seed variance"), ("deploy", "Deployment sizes"),
                       ("keras3_lenets", "Keras 3")):
     path = os.path.join(RESULTS, f"{name}.md")

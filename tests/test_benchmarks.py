@@ -305,3 +305,14 @@ def test_keras3_grid_gives_the_xla_flags_to_the_jax_process_only(monkeypatch):
   assert envs["jax"]["XLA_FLAGS"] == "--a=1 --b=2"
   assert envs["tensorflow"]["XLA_FLAGS"] == "--a=1"
   assert envs[None]["XLA_FLAGS"] == "--a=1" and "TF_USE_LEGACY_KERAS" not in envs[None]
+
+
+def test_mask_cost_times_every_variant_on_the_networks_tensors(tmp_path):
+  from benchmarks import mask_cost  # pylint: disable=g-import-not-at-top
+  assert mask_cost.prunable_shapes("lenet300") == [(784, 300), (300, 100), (100, 10)]
+  seconds = mask_cost.measure([(6, 4), (4, 2)], steps=2, rounds=2)
+  assert sorted(seconds) == sorted(mask_cost.VARIANTS) and all(t > 0 for t in seconds.values())
+  with pytest.raises(ValueError, match="--rounds must be >= 2"):
+    mask_cost.measure([(6, 4)], steps=2, rounds=1)
+  text = mask_cost.markdown({"net": {"weights": 32, "seconds": seconds}}, "cmd")
+  assert "| net | 32 |" in text and "`cmd`" in text
