@@ -120,10 +120,13 @@ def children(layer):
 
 
 def all_sublayers(layer):
-  """Every sublayer of ``layer``, at any depth (``children`` recursively)."""
-  found, stack = [], children(layer)
+  """Every sublayer of ``layer``, at any depth (``children`` recursively), each once."""
+  found, seen, stack = [], set(), children(layer)
   while stack:
     s = stack.pop()
+    if id(s) in seen:
+      continue
+    seen.add(id(s))
     found.append(s)
     if is_keras3(s):  # tf_keras's submodules are recursive already.
       stack += children(s)

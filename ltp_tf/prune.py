@@ -142,7 +142,6 @@ def wrap_layers(to_prune, wrapper_cls, clone_model, params, unsupported, composi
                                               isinstance(layer, composite_cls)):
       return layer
     if composite_cls is not None and _flavour.is_layer(layer) and registry.is_container(layer):
-      registry.check_not_tfmot_wrapped(layer)
       composite = composite_cls.wrapping(layer, params, unsupported)
       skipped.extend(composite.skipped)
       return composite

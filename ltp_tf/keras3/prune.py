@@ -73,8 +73,6 @@ def strip(model):
   return cloned
 
 
-
-
 def _plain_weights(block):
   """The weights of ``block`` with its wrappers inside taken out, wrapped ones hard-pruned
   (eq. 1), as NumPy, in the order of the same block's ``weights`` without them: Keras's order,

@@ -350,10 +350,11 @@ class PruneComposite(keras.layers.Wrapper):
       return replace
 
     _replace_sublayers(self.layer, replacer(self.layer.name))
-    wrapped = [l for l in _all_layers(self.layer) if isinstance(l, PruneLearnedThreshold)]
-    inside = {id(x) for w in wrapped for x in [w.layer] + _all_layers(w.layer)}
-    skipped = {id(x) for l in self.skipped for x in [l] + _all_layers(l)}
-    missed = [l for l in _all_layers(self.layer) if id(l) not in inside | skipped
+    below = _flavour.all_sublayers(self.layer)
+    wrapped = [l for l in below if isinstance(l, PruneLearnedThreshold)]
+    inside = {id(x) for w in wrapped for x in [w.layer] + _flavour.all_sublayers(w.layer)}
+    skipped = {id(x) for l in self.skipped for x in [l] + _flavour.all_sublayers(l)}
+    missed = [l for l in below if id(l) not in inside | skipped
               and not isinstance(l, PruneLearnedThreshold) and l.built and registry.supports(l)]
     # A wrapper the block's call does not go through (it reaches the layer some other way):
     # its layer would run unpruned while LTP learned nothing for it.
@@ -417,7 +418,8 @@ def _build_fully(block, build_config):
   if not block.built:
     block.build_from_config(build_config)
   shape = (build_config or {}).get("input_shape")
-  if any(not l.built for l in _all_layers(block)) and isinstance(shape, (list, tuple)):
+  unbuilt = any(not l.built for l in _flavour.all_sublayers(block))
+  if unbuilt and isinstance(shape, (list, tuple)):
     block(keras.KerasTensor(tuple(shape)))
 
 
@@ -453,15 +455,10 @@ def _restore(block, wrappers):
   """Puts each of ``wrappers`` back to the layer it wraps, wherever ``block`` or the blocks
   inside it hold it."""
   ids = {id(w) for w in wrappers}
-  holders = [block] + [l for l in _all_layers(block)
+  holders = [block] + [l for l in _flavour.all_sublayers(block)
                        if not isinstance(l, PruneLearnedThreshold) and _flavour.children(l)]
   for holder in holders:
     _replace_sublayers(holder, lambda l: l.layer if id(l) in ids else l)
-
-
-def _all_layers(layer):
-  """Every layer below ``layer`` (Keras's tracked sublayers, at any depth)."""
-  return list(layer._flatten_layers(include_self=False, recursive=True))  # pylint: disable=protected-access
 
 
 def _replace_sublayers(block, replace):
