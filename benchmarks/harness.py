@@ -110,6 +110,14 @@ NETWORKS = {
                      prune_epochs=4, finetune_epochs=4, l0_lambda=2e-6, train_examples=30000),
     "effc": Network("effc", "efficientnet_compact", "fashion_mnist", dense_epochs=12,
                     prune_epochs=4, finetune_epochs=4, l0_lambda=2e-6, train_examples=30000),
+    # The same at half width (every channel count x 0.5: 12,240 and 16,784 prunable kernel
+    # weights): at capacity, where 3x already costs GMP about a point (BENCHMARKS.md, finding 8).
+    "mnv2c_half": Network("mnv2c_half", "mobilenetv2_compact", "fashion_mnist",
+                          dense_epochs=12, prune_epochs=4, finetune_epochs=4, l0_lambda=2e-6,
+                          train_examples=30000, model_kwargs={"width": 0.5}),
+    "effc_half": Network("effc_half", "efficientnet_compact", "fashion_mnist", dense_epochs=12,
+                         prune_epochs=4, finetune_epochs=4, l0_lambda=2e-6,
+                         train_examples=30000, model_kwargs={"width": 0.5}),
 }
 
 

@@ -392,44 +392,49 @@ _COMPACT_BLOCKS = {
 }
 
 
-def _compact(name, input_shape, num_classes, *, se_ratio, activation, head=128):
+def _compact(name, input_shape, num_classes, *, se_ratio, activation, head=128, width=1.0):
   """Stem, five inverted residual blocks of ``_COMPACT_BLOCKS[name]``, 1x1 head, logits.
 
   Stem conv 3x3/2 16 + BN + ``activation``; each block is ``_mixnet_block`` with a single
   depthwise kernel and ungrouped 1x1s (expand + BN + activation, depthwise + BN + activation,
   optional SE, linear projection + BN, residual where the shape allows); head conv 1x1
-  ``head`` + BN + activation, global average pooling, Dense ``num_classes``.
+  ``head`` + BN + activation, global average pooling, Dense ``num_classes``. ``width``
+  multiplies every channel count (stem, blocks, head; rounded, at least 4), as MobileNet's
+  width multiplier.
   """
+  if not (isinstance(width, (int, float)) and width > 0):
+    raise ValueError(f"width (the channel multiplier of '{name}') must be > 0, got {width!r}")
+  scaled = lambda c: max(4, int(round(c * width)))
   inputs, x = _image_input(input_shape, name)
-  x = L.Conv2D(16, 3, strides=2, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
+  x = L.Conv2D(scaled(16), 3, strides=2, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
                name="stem_conv")(x)
   x = L.BatchNormalization(name="stem_bn")(x)
   x = L.Activation(activation, name=f"stem_{activation}")(x)
   for i, (ratio, kernel, filters, strides) in enumerate(_COMPACT_BLOCKS[name]):
-    x = _mixnet_block(x, (kernel,), 1, 1, strides, ratio, filters, se_ratio, activation,
+    x = _mixnet_block(x, (kernel,), 1, 1, strides, ratio, scaled(filters), se_ratio, activation,
                       name=f"block{i + 1}")
-  x = L.Conv2D(head, 1, use_bias=False, kernel_initializer=_CONV_INIT, name="head_conv")(x)
+  x = L.Conv2D(scaled(head), 1, use_bias=False, kernel_initializer=_CONV_INIT, name="head_conv")(x)
   x = L.BatchNormalization(name="head_bn")(x)
   x = L.Activation(activation, name=f"head_{activation}")(x)
   x = L.GlobalAveragePooling2D(name="avg_pool")(x)
   return keras.Model(inputs, L.Dense(num_classes, name="logits")(x), name=name)
 
 
-def _mobilenetv2_compact(input_shape, num_classes):
+def _mobilenetv2_compact(input_shape, num_classes, *, width=1.0):
   """A MobileNetV2-style network at Fashion-MNIST scale: ReLU6, no SE (``_compact``).
 
   42,208 prunable kernel weights for 28x28x1 / 10 (the depthwise kernels included).
   """
   return _compact("mobilenetv2_compact", input_shape, num_classes, se_ratio=0,
-                  activation="relu6")
+                  activation="relu6", width=width)
 
 
-def _efficientnet_compact(input_shape, num_classes):
+def _efficientnet_compact(input_shape, num_classes, *, width=1.0):
   """An EfficientNet-B0-style network at Fashion-MNIST scale: MBConv blocks with
   squeeze-and-excitation (ratio 0.25 of the block input), 3x3 and 5x5 depthwise kernels, ReLU
   instead of Swish as in the LTP paper (``_compact``)."""
   return _compact("efficientnet_compact", input_shape, num_classes, se_ratio=0.25,
-                  activation="relu")
+                  activation="relu", width=width)
 
 
 # --- tf_keras applications -------------------------------------------------------------------
