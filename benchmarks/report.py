@@ -79,7 +79,7 @@ def bar_check(network, rows, dense_accuracy, method="ltp"):
 # and uniform magnitude (every tensor alike, depthwise included).
 BASELINES = {"tfmot": "TFMOT", "gmp": "GMP", "uniform": "uniform"}
 # The compact BN + depthwise networks (issue 11's bar), shown first.
-COMPACT = ("mnv2c", "effc")
+COMPACT = ("mnv2c", "effc", "mnv2c_half", "effc_half")
 
 
 def within_noise(row, other):

@@ -192,6 +192,9 @@ class LTPPruningSchedule(keras.callbacks.Callback):
       return
     if self._controller is not None and not any(w.is_hard for w in built):
       # Target-sparsity mode: land on the target (one factor on every threshold).
+      lag = self._controller.lag_message(float(_flavour.to_numpy(built[0].l0_lambda)))
+      if lag:
+        warnings.warn(f"LTPPruningSchedule: {lag}", UserWarning)
       self.landing = prune.hard_prune(built, self._controller.target)
     else:  # Checks for non-finite thresholds/weights first, warns on fully pruned tensors.
       prune.hard_prune(built)

@@ -14,6 +14,11 @@ import math
 
 import numpy as np
 
+# ``LambdaController.lag_message``: lambda grew at least this much, and "on target" is within
+# this factor of the target's keep ratio.
+LAG_GROWTH = 10.0
+ON_TARGET = 1.05
+
 
 def check_target_sparsity(target_sparsity, name="target_sparsity"):
   """Raises a ValueError unless ``target_sparsity`` is None or a number in [0, 1)."""
@@ -90,10 +95,15 @@ class LambdaController:
     self._log_scale = 0.0  # log(lambda now / lambda at the start), from the factors given.
     self._smoothed = None
     self._previous_gap = None
+    self.reached_step = None  # The first control step whose measured sparsity was on target.
+    self.last_step = None
 
   def factor(self, step, sparsity):
     """The factor to multiply lambda by, given the measured ``sparsity`` at ``step``."""
     sparsity = float(sparsity)
+    self.last_step = step
+    if self.reached_step is None and 1.0 - sparsity <= (1.0 - self.target) * ON_TARGET:
+      self.reached_step = step
     if self._smoothed is None:
       self._smoothed = sparsity
     self._smoothed += self.smoothing * (sparsity - self._smoothed)
@@ -114,6 +124,35 @@ class LambdaController:
     log_step = max(log_step, self.min_log_scale - self._log_scale)  # The floor.
     self._log_scale += log_step
     return math.exp(log_step)
+
+
+  def lag_message(self, l0_lambda):
+    """None, or what to do where lambda started far below the network's balance.
+
+    Lambda starts at the user's (or the default) value, and the network's balance can lie
+    decades away (``l0_fraction``: about 0.1 on LeNet-300-100, 7 on mobilenetv2_compact, 45
+    at half its width, BENCHMARKS.md finding 8). Each control step moves lambda by at most
+    ``max_factor``, so on a short soft phase the sparsity lags the ramp and reaches the target
+    only as the soft phase ends, leaving little training at it. That is reported when
+    lambda has grown ``LAG_GROWTH``-fold or more and the target was reached (within 5 % of
+    its keep ratio) in the last half of the time between the ramp's end and now, or not at
+    all; ``l0_lambda`` (lambda now) is the start to suggest.
+    """
+    if self.last_step is None or self.last_step <= self.reach_step:
+      return None
+    growth = math.exp(self._log_scale)
+    late = self.reach_step + (self.last_step - self.reach_step) / 2
+    if growth < LAG_GROWTH or (self.reached_step is not None and self.reached_step <= late):
+      return None
+    when = (f"only at step {self.reached_step}" if self.reached_step is not None else
+            f"not by step {self.last_step} (the landing did the rest)")
+    return (f"the sparsity reached the target {when}, though the ramp reached it at step "
+            f"{self.reach_step}: lambda had to grow {growth:.0f}x from its start, and the "
+            "controller took most of the soft phase to raise it, so little training was left "
+            "at the target. For this network and budget, start lambda nearer where it ended, "
+            f"e.g. prune_low_magnitude_learned(..., l0_lambda={l0_lambda:.2g}) (the logs' "
+            "last l0_lambda).")
+
 
 
 def landing_scale(squares, taus, target):

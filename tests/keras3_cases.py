@@ -321,6 +321,18 @@ def test_target_sparsity_mode_steers_lambda_and_lands_exactly_on_the_target(phas
                              atol=1e-5)
 
 
+def test_target_mode_says_when_lambda_lagged_the_soft_phase():
+  # Started decades below where the model balances: the sparsity never follows the ramp, and
+  # the hard prune says so, naming the start to use (the shared controller's message).
+  model = _pruned(l0_lambda=1e-12, target_sparsity=0.9)
+  schedule = ltp_tf.LTPPruningSchedule(control_every_n_steps=1, soft_epochs=6,
+                                       target_epochs=1)
+  with pytest.warns(UserWarning, match=r"lambda had to grow \d+x from its start.*"
+                                       r"l0_lambda=\d.*e-\d+\)"):
+    _fit(model, schedule, epochs=7)
+  assert schedule.landing["sparsity"] == pytest.approx(0.9, abs=0.01)
+
+
 def test_soft_epochs_switch_at_the_epoch_boundary():
   model = _pruned()
   _fit(model, ltp_tf.LTPPruningSchedule(soft_epochs=1), epochs=2)

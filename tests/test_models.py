@@ -199,6 +199,18 @@ def test_compact_networks_are_bn_depthwise_inverted_residuals(name, prunable, de
   assert model.output_shape == (None, 10)
 
 
+def test_compact_width_multiplies_every_channel_count():
+  full = models.get_model("mobilenetv2_compact", (28, 28), 10)
+  half = models.get_model("mobilenetv2_compact", (28, 28), 10, width=0.5)
+  channels = lambda m: [l.output_shape[-1] for l in m.layers
+                        if type(l).__name__ == "Conv2D"]
+  assert channels(half) == [max(4, round(c / 2)) for c in channels(full)]
+  assert ltp_tf.sparsity_report(ltp_tf.prune_low_magnitude_learned(half)).size == 12_240
+  for bad in (0, -1.0, "half"):
+    with pytest.raises(ValueError, match="width .*efficientnet_compact"):
+      models.get_model("efficientnet_compact", (28, 28), 10, width=bad)
+
+
 def test_mlp_needs_hidden():
   with pytest.raises(ValueError, match="hidden"):
     models.get_model("mlp", (8,), 3)

@@ -1,5 +1,7 @@
 """Target-sparsity mode: the ramp, the lambda controller, the landing, and the schedule."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -74,6 +76,28 @@ def test_controller_never_takes_lambda_below_min_scale_of_its_start():
   assert up == pytest.approx(1.5**18) and up > 1e3
   c = _controller(min_scale=0.5)
   assert np.prod([c.factor(0, 0.95) for _ in range(5)]) == pytest.approx(0.5)
+
+
+def test_controller_says_when_lambda_started_far_below_the_balance():
+  def run(reached_at=None, **kwargs):
+    c = _controller(**kwargs)  # Target 90 % at step 100; 5 % pruned until ``reached_at``.
+    for step in range(0, 200, 10):
+      c.factor(step, 0.9 if reached_at is not None and step >= reached_at else 0.05)
+    return c
+  c = run()  # Lambda grew 1.5x a control step and the sparsity never followed.
+  assert c.reached_step is None and c.lag_message(12.34) == (
+      "the sparsity reached the target not by step 190 (the landing did the rest), though the "
+      "ramp reached it at step 100: lambda had to grow 990x from its start, and the controller "
+      "took most of the soft phase to raise it, so little training was left at the target. For "
+      "this network and budget, start lambda nearer where it ended, e.g. "
+      "prune_low_magnitude_learned(..., l0_lambda=12) (the logs' last l0_lambda).")
+  assert "only at step 170" in run(reached_at=170).lag_message(1.0)  # After 145: late.
+  assert run(reached_at=140).lag_message(1.0) is None  # In the first half after the ramp.
+  assert run(max_factor=1.1).lag_message(1.0) is None  # Lambda grew under 10x: no lag.
+  c = _controller()
+  for step in range(0, 100, 10):  # The ramp has not reached the target yet: too early.
+    c.factor(step, 0.05)
+  assert c.lag_message(1.0) is None
 
 
 def test_controller_smooths_the_measurement():
@@ -251,6 +275,22 @@ def test_schedule_steers_lambda_and_lands_at_the_hard_prune():
   assert lambdas[0] != 1e-4  # Steered (8 control steps of 2 soft epochs, 4 steps each).
   assert history.history["sparsity"][-1] == pytest.approx(0.8, abs=1.0 / 3200)
   assert schedule.landing["sparsity"] == pytest.approx(0.8, abs=1.0 / 3200)
+
+
+def test_schedule_warns_when_lambda_lagged_the_whole_soft_phase():
+  model = _mlp(target_sparsity=0.8, l0_lambda=1e-9)  # Decades below where the MLP balances.
+  schedule = ltp_tf.LTPPruningSchedule(soft_epochs=2, control_every_n_steps=1)
+  with pytest.warns(UserWarning, match=r"LTPPruningSchedule: the sparsity reached the target "
+                    r"not by step 8 .*ramp reached it at step 4: lambda had to grow") as got:
+    history = _fit(model, [schedule], epochs=3)
+  (lag,) = [str(w.message) for w in got if "had to grow" in str(w.message)]
+  # The start it suggests is where lambda ended (the soft phase's last log).
+  assert f"l0_lambda={history.history['l0_lambda'][1]:.2g})" in lag
+  assert schedule.landing["sparsity"] == pytest.approx(0.8, abs=1.0 / 3200)
+  schedule = ltp_tf.LTPPruningSchedule(soft_epochs=2, control_every_n_steps=1)
+  with warnings.catch_warnings():  # Started near the balance: no such warning.
+    warnings.simplefilter("error", UserWarning)
+    _fit(_mlp(target_sparsity=0.8, l0_lambda=0.1), [schedule], epochs=3)
 
 
 def test_target_mode_defaults_to_l0_fraction_unless_a_lambda_or_regularizer_is_given():
