@@ -34,6 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NETWORKS = flags.DEFINE_list("networks", ["lenet300", "lenet5"], "Of ltp_tf.models (MNIST).")
 _STEPS = flags.DEFINE_integer("steps", 200, "Calls per variant per round.")
 _ROUNDS = flags.DEFINE_integer("rounds", 7, "Rounds (the first is warm-up).")
+_OPS = flags.DEFINE_bool("ops", True, "Also time each kind of TensorFlow kernel the soft mask "
+                         "runs, on a tensor of the network's largest size (see op_times).")
 _OUT = flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                "results"), "Output folder.")
 
@@ -93,6 +95,53 @@ def measure(shapes, steps, rounds, seed=0):
   return {k: float(np.median(v)) for k, v in times.items()}
 
 
+# The kernels the soft mask runs (eqs. 2, 6, 7, 10, 14), as chains of one kind: ``x`` is the
+# running value, ``y`` a second tensor of the same size.
+OPS = {
+    "multiply (w * s, s * dv, w**2)": lambda x, y: x * y,
+    "subtract a scalar (w**2 - tau)": lambda x, y: x - y[0],
+    "sigmoid (eq. 2)": lambda x, y: tf_().sigmoid(x),
+    "sigmoid gradient s (1 - s) dy": lambda x, y: tf_().raw_ops.SigmoidGrad(y=x, dy=y),
+    "sum over the tensor (eqs. 6, 7, 10)": lambda x, y: x + tf_().reduce_sum(x),
+}
+
+
+def tf_():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf
+
+
+def op_times(size, steps, rounds, chain=20, seed=0):
+  """Microseconds per kernel of each of ``OPS`` on ``size`` float32s: a ``tf.function`` of a
+  chain of ``chain`` such kernels minus one of a single kernel, over ``chain - 1``, so that the
+  call's own cost cancels; the best round (the least disturbed)."""
+  tf = tf_()
+  rng = np.random.default_rng(seed)
+  x0 = tf.constant(rng.uniform(0.1, 0.9, size).astype(np.float32))
+  y = tf.constant(rng.uniform(0.1, 0.9, size).astype(np.float32))
+  out = {}
+  for name, op in OPS.items():
+    def chain_of(k, op=op):
+      @tf.function
+      def f(x):
+        for _ in range(k):
+          x = op(x, y)
+        return x
+      return f
+    fns = {k: chain_of(k) for k in (1, chain)}
+    best = {k: np.inf for k in fns}
+    for k, f in fns.items():
+      f(x0)
+    for _ in range(rounds):
+      for k, f in fns.items():
+        start = time.perf_counter()
+        for _ in range(steps):
+          f(x0)
+        best[k] = min(best[k], (time.perf_counter() - start) / steps)
+    out[name] = 1e6 * (best[chain] - best[1]) / (chain - 1)
+  return out
+
+
 def markdown(results, command):
   lines = ["# The soft mask alone: its forward and backward on a network's weights", "",
            f"Command: `{command}`", "",
@@ -109,6 +158,13 @@ def markdown(results, command):
     lines.append(f"| {name} | {r['weights']:,} | {t['identity']:.3f} | {t['ltp']:.3f} | "
                  f"{mask:.3f} | {1e6 * mask / r['weights']:.2f} | {t['identity_xla']:.3f} | "
                  f"{t['ltp_xla']:.3f} | {mask_xla:.3f} |")
+  for name, r in results.items():
+    if "op_us" not in r:
+      continue
+    lines += ["", f"Per kernel, {name}'s largest tensor ({r['op_size']:,} float32s), "
+              "microseconds (chains of 20 kernels of one kind, less one):", "",
+              "| kernel | µs |", "|---|---:|"]
+    lines += [f"| {op} | {us:.1f} |" for op, us in r["op_us"].items()]
   return "\n".join(lines) + "\n"
 
 
@@ -119,6 +175,10 @@ def main(argv):
     shapes = prunable_shapes(network)
     results[network] = {"shapes": shapes, "weights": int(sum(np.prod(s) for s in shapes)),
                         "seconds": measure(shapes, _STEPS.value, _ROUNDS.value)}
+    if _OPS.value:
+      size = int(max(np.prod(s) for s in shapes))
+      results[network].update(op_size=size,
+                              op_us=op_times(size, _STEPS.value, _ROUNDS.value))
     print(network, results[network]["seconds"], flush=True)
   command = "python benchmarks/mask_cost.py " + " ".join(
       f"--{f}={v}" for f, v in (("networks", ",".join(_NETWORKS.value)),

@@ -210,8 +210,8 @@ def build():
       continue
     rows = result["aggregate"]
     base = _load(f"benchmark_{network.split('+')[0]}.json") if "+" in network else None
-    if base:  # An --override grid of LTP: compare with the plain grid's TFMOT and GMP runs.
-      rows = rows + [r for r in base["aggregate"] if r["method"] in ("tfmot", "gmp")
+    if base:  # An --override grid of LTP: compare with the plain grid's baselines.
+      rows = rows + [r for r in base["aggregate"] if r["method"] in BASELINES
                      and r["target"] in {x["target"] for x in rows}
                      and r["method"] not in {x["method"] for x in rows}]
     tables = []
@@ -227,7 +227,7 @@ def build():
     with open(os.path.join(RESULTS, f"benchmark_{network}.md")) as f:
       grid = f.read()
     parts += [f"## {network}", "", grid, "", "LTP against the baselines at matched sparsity "
-              "(mean ± std over seeds" + (f"; TFMOT and GMP from the `{network.split('+')[0]}` "
+              "(mean ± std over seeds" + (f"; the baselines from the `{network.split('+')[0]}` "
                                           "grid, same dense checkpoints and budget" if base
                                           else "") + "):", "", *tables,
               f"![accuracy vs sparsity](benchmarks/results/accuracy_{network}.png)",

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from benchmarks import grid
 from benchmarks import harness
@@ -316,3 +317,13 @@ def test_mask_cost_times_every_variant_on_the_networks_tensors(tmp_path):
     mask_cost.measure([(6, 4)], steps=2, rounds=1)
   text = mask_cost.markdown({"net": {"weights": 32, "seconds": seconds}}, "cmd")
   assert "| net | 32 |" in text and "`cmd`" in text
+  # The per-kernel chains compute what they are named after (NumPy oracles).
+  x, y = np.array([0.2, 0.5, 0.9], np.float32), np.array([0.3, 0.1, 0.7], np.float32)
+  oracles = [x * y, x - y[0], 1 / (1 + np.exp(-x)), x * (1 - x) * y, x + x.sum()]
+  for op, want in zip(mask_cost.OPS.values(), oracles):
+    np.testing.assert_allclose(np.asarray(op(tf.constant(x), tf.constant(y))), want, rtol=1e-6)
+  us = mask_cost.op_times(64, steps=2, rounds=2, chain=3)
+  assert list(us) == list(mask_cost.OPS) and all(np.isfinite(list(us.values())))
+  text = mask_cost.markdown({"net": {"weights": 32, "seconds": seconds, "op_size": 64,
+                                     "op_us": us}}, "cmd")
+  assert "largest tensor (64 float32s)" in text and "| sigmoid (eq. 2) |" in text
