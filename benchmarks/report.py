@@ -140,6 +140,8 @@ def compact_bar(network, rows, method="ltp"):
   verdict = "**met**" if not behind else "**missed** (behind at " + "; ".join(behind) + ")"
   label = {"ltp": "`ltp` (eq. 6, the paper's)",
            "ltp_frac": "`ltp_frac` (the library's target-mode default)"}.get(method, f"`{method}`")
+  if "+" in network:  # An --override grid: say what it changed.
+    label = f"`{method}` with {network.split('+', 1)[1]}"
   line = (f"- {network}, {label}: at least as accurate as GMP and uniform magnitude at every "
           f"target ({', '.join(f'{t:.1%}' for t in targets)}; seeds per target: {seeds}): "
           f"{verdict}.")
@@ -176,6 +178,17 @@ def cost_section(cost):
   return lines
 
 
+def _with_baselines(network, rows):
+  """``rows``, and for an --override grid of LTP (``net+key=value``) the baselines' rows of
+  the plain grid (same dense checkpoints and budget) at its targets, where it has none."""
+  base = _load(f"benchmark_{network.split('+')[0]}.json") if "+" in network else None
+  if not base:
+    return rows
+  return rows + [r for r in base["aggregate"] if r["method"] in BASELINES
+                 and r["target"] in {x["target"] for x in rows}
+                 and r["method"] not in {x["method"] for x in rows}]
+
+
 def build():
   notes_path = os.path.join(_HERE, "notes.md")
   notes = open(notes_path).read() if os.path.exists(notes_path) else ""
@@ -199,21 +212,17 @@ def build():
     dense = float(np.mean([r["dense_accuracy_mean"] for r in all_rows if r["network"] == base]
                           or [r["dense_accuracy_mean"] for r in all_rows]))
     bars += bar_check(base, all_rows, dense) + bar_check(base, all_rows, dense, "ltp_frac")
-  for network in COMPACT:
+  for network in [*COMPACT, *(n for n in extra if n.split("+")[0] in COMPACT)]:
     result = _load(f"benchmark_{network}.json")
     if result:
-      bars += (compact_bar(network, result["aggregate"]) +
-               compact_bar(network, result["aggregate"], "ltp_frac"))
+      rows = _with_baselines(network, result["aggregate"])
+      bars += compact_bar(network, rows) + compact_bar(network, rows, "ltp_frac")
   for network in main + extra:  # Then the grids run with --override, e.g. another r.
     result = _load(f"benchmark_{network}.json")
     if not result:
       continue
-    rows = result["aggregate"]
-    base = _load(f"benchmark_{network.split('+')[0]}.json") if "+" in network else None
-    if base:  # An --override grid of LTP: compare with the plain grid's baselines.
-      rows = rows + [r for r in base["aggregate"] if r["method"] in BASELINES
-                     and r["target"] in {x["target"] for x in rows}
-                     and r["method"] not in {x["method"] for x in rows}]
+    rows = _with_baselines(network, result["aggregate"])
+    base = "+" in network and _load(f"benchmark_{network.split('+')[0]}.json")
     tables = []
     for method in ("ltp", "ltp_frac"):
       table, verdicts = matched(rows, method)

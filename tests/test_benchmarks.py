@@ -188,6 +188,9 @@ def test_compact_bar_needs_every_target_and_a_lead_beyond_the_noise_at_3x():
   table, verdicts = report.matched(rows)
   assert "| ltp − uniform |" in table[0] and verdicts == [True, True, True, True]
   assert report.compact_bar("mnv2c", [row("gmp", 0.5, 0.9)]) == []  # No LTP row: no line.
+  # An --override grid says what it changed.
+  (line,) = report.compact_bar("mnv2c+fraction_lambda=30", rows)
+  assert line.startswith("- mnv2c+fraction_lambda=30, `ltp` with fraction_lambda=30: ")
 
 
 _KERAS3_GRID = """
