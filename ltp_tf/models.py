@@ -402,18 +402,19 @@ def _compact(name, input_shape, num_classes, *, se_ratio, activation, head=128, 
   multiplies every channel count (stem, blocks, head; rounded, at least 4), as MobileNet's
   width multiplier.
   """
-  if not (isinstance(width, (int, float)) and width > 0):
+  if isinstance(width, bool) or not (isinstance(width, (int, float)) and width > 0):
     raise ValueError(f"width (the channel multiplier of '{name}') must be > 0, got {width!r}")
   scaled = lambda c: max(4, int(round(c * width)))
   inputs, x = _image_input(input_shape, name)
-  x = L.Conv2D(scaled(16), 3, strides=2, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
-               name="stem_conv")(x)
+  x = L.Conv2D(scaled(16), 3, strides=2, padding="same", use_bias=False,
+               kernel_initializer=_CONV_INIT, name="stem_conv")(x)
   x = L.BatchNormalization(name="stem_bn")(x)
   x = L.Activation(activation, name=f"stem_{activation}")(x)
   for i, (ratio, kernel, filters, strides) in enumerate(_COMPACT_BLOCKS[name]):
     x = _mixnet_block(x, (kernel,), 1, 1, strides, ratio, scaled(filters), se_ratio, activation,
                       name=f"block{i + 1}")
-  x = L.Conv2D(scaled(head), 1, use_bias=False, kernel_initializer=_CONV_INIT, name="head_conv")(x)
+  x = L.Conv2D(scaled(head), 1, use_bias=False, kernel_initializer=_CONV_INIT,
+               name="head_conv")(x)
   x = L.BatchNormalization(name="head_bn")(x)
   x = L.Activation(activation, name=f"head_{activation}")(x)
   x = L.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -125,12 +125,11 @@ class LambdaController:
     self._log_scale += log_step
     return math.exp(log_step)
 
-
   def lag_message(self, l0_lambda):
     """None, or what to do where lambda started far below the network's balance.
 
     Lambda starts at the user's (or the default) value, and the network's balance can lie
-    decades away (``l0_fraction``: about 0.1 on LeNet-300-100, 7 on mobilenetv2_compact, 45
+    decades away (``l0_fraction``: 0.002-0.2 on LeNet-300-100, 7 on mobilenetv2_compact, 45
     at half its width, BENCHMARKS.md finding 8). Each control step moves lambda by at most
     ``max_factor``, so on a short soft phase the sparsity lags the ramp and reaches the target
     only as the soft phase ends, leaving little training at it. That is reported when
@@ -152,7 +151,6 @@ class LambdaController:
             "at the target. For this network and budget, start lambda nearer where it ended, "
             f"e.g. prune_low_magnitude_learned(..., l0_lambda={l0_lambda:.2g}) (the logs' "
             "last l0_lambda).")
-
 
 
 def landing_scale(squares, taus, target):

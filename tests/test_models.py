@@ -206,7 +206,7 @@ def test_compact_width_multiplies_every_channel_count():
                         if type(l).__name__ == "Conv2D"]
   assert channels(half) == [max(4, round(c / 2)) for c in channels(full)]
   assert ltp_tf.sparsity_report(ltp_tf.prune_low_magnitude_learned(half)).size == 12_240
-  for bad in (0, -1.0, "half"):
+  for bad in (0, -1.0, "half", True):
     with pytest.raises(ValueError, match="width .*efficientnet_compact"):
       models.get_model("efficientnet_compact", (28, 28), 10, width=bad)
 
