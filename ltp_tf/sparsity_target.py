@@ -18,6 +18,9 @@ import numpy as np
 # this factor of the target's keep ratio.
 LAG_GROWTH = 10.0
 ON_TARGET = 1.05
+# ``LambdaController``'s start: lambda is multiplied by ``search_factor`` per control step
+# while the sparsity is behind the ramp, at most this much in all.
+MAX_SEARCH_GROWTH = 1e6
 
 
 def check_target_sparsity(target_sparsity, name="target_sparsity"):
@@ -52,6 +55,15 @@ class LambdaController:
   (rather than adding to it) lets one controller work at every scale of lambda, which spans
   decades between networks and optimizers.
 
+  The start is a search. Lambda starts at the user's (or the default) value, but where a
+  network balances lies decades apart between networks (``l0_fraction``: 0.002-0.2 on
+  LeNet-300-100, 7 on mobilenetv2_compact, 45 at half its width, BENCHMARKS.md finding 8), and
+  at ``max_factor`` per control step a short soft phase is over before lambda gets there. So
+  from the first control step, as long as the sparsity is behind the ramp, lambda is
+  multiplied by ``search_factor``; the first control step on or ahead of the ramp, or closing
+  in on it fast enough to be there by the next one, ends the search for good (and where the
+  first one is ahead, the search never runs: lambda started high enough).
+
   Args:
     target: the final global sparsity, in [0, 1).
     reach_step: the optimizer step by which the ramp reaches ``target``.
@@ -67,10 +79,12 @@ class LambdaController:
       cutting lambda changes nothing, and an unbounded cut (measured: 1e-6 -> 3e-30 in 8
       epochs on LeNet-300-100) leaves lambda decades too small when the ramp catches up: the
       soft phase then ends short of the target and the landing has to do the rest.
+    search_factor: lambda's factor per control step during the search (see above); 1 turns
+      the search off, and lambda then starts climbing at ``max_factor`` per control step.
   """
 
   def __init__(self, target, reach_step, gain=0.3, smoothing=0.6, max_factor=1.5,
-               start_step=0, hold_horizon=5, min_scale=1e-3):
+               start_step=0, hold_horizon=5, min_scale=1e-3, search_factor=4.0):
     check_target_sparsity(target)
     for name, value in (("reach_step", reach_step), ("start_step", start_step)):
       if isinstance(value, bool) or not isinstance(value, int):
@@ -92,6 +106,13 @@ class LambdaController:
     if not 0.0 < min_scale <= 1.0:
       raise ValueError(f"min_scale must be in (0, 1], got {min_scale}")
     self.min_log_scale = math.log(min_scale)
+    if isinstance(search_factor, bool) or not isinstance(search_factor, (int, float)) or not (
+        search_factor >= 1.0):
+      raise ValueError(f"search_factor must be a number >= 1 (1: no search), got "
+                       f"{search_factor!r}")
+    self._search_log_step = math.log(search_factor)
+    self.searching = search_factor > 1.0
+    self._previous_raw_gap = None
     self._log_scale = 0.0  # log(lambda now / lambda at the start), from the factors given.
     self._smoothed = None
     self._previous_gap = None
@@ -113,6 +134,19 @@ class LambdaController:
                                                      self.start_step)
     gap = math.log(max(kept, 1e-9) / wanted)
     previous, self._previous_gap = self._previous_gap, gap
+    if self.searching:
+      # On the newest measurement, not the average: the average lags, and a search that goes
+      # on while the sparsity is already rising fast overshoots lambda by a decade.
+      raw_gap = math.log(max(1.0 - sparsity, 1e-9) / wanted)
+      closing = self._previous_raw_gap - raw_gap if self._previous_raw_gap is not None else 0.0
+      self._previous_raw_gap = raw_gap
+      # Over when on or ahead of the ramp, or closing in fast enough to be there by the next
+      # control step (the thresholds answer lambda within about one control step).
+      self.searching = (raw_gap > 0 and closing < raw_gap and
+                        self._log_scale < math.log(MAX_SEARCH_GROWTH))
+      if self.searching:
+        self._log_scale += self._search_log_step
+        return math.exp(self._search_log_step)
     if (previous is not None and gap * previous > 0 and
         abs(gap) <= self.hold_horizon * (abs(previous) - abs(gap))):
       # Closing in on the ramp fast enough to be there within ``hold_horizon`` control steps:
