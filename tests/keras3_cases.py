@@ -14,6 +14,7 @@ import default_cases
 import keras3_subprocess
 import ltp_tf
 from ltp_tf import registry
+from ltp_tf import sparsity_target
 from ltp_tf import wrapper as wrapper_lib
 from ltp_tf.keras3 import soft_prune as k3_math
 from ltp_tf.keras3.wrapper import PruneLearnedThreshold
@@ -321,9 +322,25 @@ def test_target_sparsity_mode_steers_lambda_and_lands_exactly_on_the_target(phas
                              atol=1e-5)
 
 
-def test_target_mode_says_when_lambda_lagged_the_soft_phase():
-  # Started decades below where the model balances: the sparsity never follows the ramp, and
-  # the hard prune says so, naming the start to use (the shared controller's message).
+def test_target_mode_searches_for_lambda_while_the_sparsity_is_behind_the_ramp():
+  model = _pruned(l0_lambda=1e-12, target_sparsity=0.9)  # Decades below the balance, and
+  for w in ltp_tf.collect_wrappers(model):  # nothing pruned: 4x a control step.
+    for theta in w._theta:  # pylint: disable=protected-access
+      theta.assign(0.0)
+  schedule = ltp_tf.LTPPruningSchedule(control_every_n_steps=1, soft_epochs=6,
+                                       target_epochs=1)
+  _fit(model, schedule)
+  # 4 steps: the host visits between steps (keras3/schedule.py), so the 4th step's control
+  # comes at the start of a 5th; 3 so far.
+  for w in ltp_tf.collect_wrappers(model):
+    assert float(_np(w.l0_lambda)) == pytest.approx(1e-12 * 4**3, rel=1e-5)
+
+
+def test_target_mode_says_when_lambda_lagged_the_soft_phase(monkeypatch):
+  # Started decades below where the model balances, with no search for lambda (as where the
+  # search hit its cap): the sparsity never follows the ramp, and the hard prune says so,
+  # naming the start to use (the shared controller's message).
+  monkeypatch.setattr(sparsity_target, "MAX_SEARCH_GROWTH", 1.0)
   model = _pruned(l0_lambda=1e-12, target_sparsity=0.9)
   schedule = ltp_tf.LTPPruningSchedule(control_every_n_steps=1, soft_epochs=6,
                                        target_epochs=1)

@@ -317,7 +317,17 @@ def test_schedule_steers_lambda_and_lands_at_the_hard_prune():
   assert schedule.landing["sparsity"] == pytest.approx(0.8, abs=1.0 / 3200)
 
 
-def test_schedule_warns_when_lambda_lagged_the_whole_soft_phase():
+def test_schedule_searches_for_lambda_while_the_sparsity_is_behind_the_ramp():
+  model = _mlp(target_sparsity=0.8, l0_lambda=1e-9)  # Decades below where the MLP balances:
+  schedule = ltp_tf.LTPPruningSchedule(soft_epochs=2, control_every_n_steps=1)
+  history = _fit(model, [schedule], epochs=1)  # nothing is pruned, so 4x at each of 4 steps.
+  assert history.history["l0_lambda"][0] == pytest.approx(1e-9 * 4**4, rel=1e-5)
+  assert schedule._controller.searching  # pylint: disable=protected-access
+
+
+def test_schedule_warns_when_lambda_lagged_the_whole_soft_phase(monkeypatch):
+  # As where the search hit its cap (or ended early and the balance then moved decades).
+  monkeypatch.setattr(sparsity_target, "MAX_SEARCH_GROWTH", 1.0)
   model = _mlp(target_sparsity=0.8, l0_lambda=1e-9)  # Decades below where the MLP balances.
   schedule = ltp_tf.LTPPruningSchedule(soft_epochs=2, control_every_n_steps=1)
   with pytest.warns(UserWarning, match=r"LTPPruningSchedule: the sparsity reached the target "
