@@ -162,14 +162,14 @@ class LambdaController:
   def lag_message(self, l0_lambda):
     """None, or what to do where lambda started far below the network's balance.
 
-    Lambda starts at the user's (or the default) value, and the network's balance can lie
-    decades away (``l0_fraction``: 0.002-0.2 on LeNet-300-100, 7 on mobilenetv2_compact, 45
-    at half its width, BENCHMARKS.md finding 8). Each control step moves lambda by at most
-    ``max_factor``, so on a short soft phase the sparsity lags the ramp and reaches the target
-    only as the soft phase ends, leaving little training at it. That is reported when
-    lambda has grown ``LAG_GROWTH``-fold or more and the target was reached (within 5 % of
-    its keep ratio) in the last half of the time between the ramp's end and now, or not at
-    all; ``l0_lambda`` (lambda now) is the start to suggest.
+    The start's search takes lambda near the network's balance, but where it hit its cap,
+    or ended on a ramp that the sparsity then fell behind while the balance moved decades
+    (BENCHMARKS.md finding 8 has such a run without the search), each control step moves
+    lambda by at most ``max_factor``, and on a short soft phase the sparsity lags the ramp
+    and reaches the target only as the soft phase ends, leaving little training at it.
+    That is reported when lambda has grown ``LAG_GROWTH``-fold or more and the target was
+    reached (within 5 % of its keep ratio) in the last half of the time between the ramp's
+    end and now, or not at all; ``l0_lambda`` (lambda now) is the start to suggest.
     """
     if self.last_step is None or self.last_step <= self.reach_step:
       return None
