@@ -162,9 +162,9 @@ class LambdaController:
   def lag_message(self, l0_lambda):
     """None, or what to do where lambda started far below the network's balance.
 
-    The start's search takes lambda near the network's balance, but where it hit its cap,
-    or ended on a ramp that the sparsity then fell behind while the balance moved decades
-    (BENCHMARKS.md finding 8 has such a run without the search), each control step moves
+    The start's search takes lambda near the network's balance, but where it never started
+    (the sparsity ahead of the ramp at the first control step, then behind: the half-width
+    compact networks at 2x, BENCHMARKS.md finding 9) or hit its cap, each control step moves
     lambda by at most ``max_factor``, and on a short soft phase the sparsity lags the ramp
     and reaches the target only as the soft phase ends, leaving little training at it.
     That is reported when lambda has grown ``LAG_GROWTH``-fold or more and the target was
