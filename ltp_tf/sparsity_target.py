@@ -130,14 +130,14 @@ class LambdaController:
     self._smoothed += self.smoothing * (sparsity - self._smoothed)
     # Error in log keep ratio: 4 % kept against a target of 2 % is as far off as 40 % against
     # 20 %, and needs as large a change of lambda.
-    kept, wanted = 1.0 - self._smoothed, 1.0 - ramp(step, self.reach_step, self.target,
-                                                     self.start_step)
-    gap = math.log(max(kept, 1e-9) / wanted)
+    wanted = 1.0 - ramp(step, self.reach_step, self.target, self.start_step)
+    log_gap = lambda measured: math.log(max(1.0 - measured, 1e-9) / wanted)  # noqa: E731
+    gap = log_gap(self._smoothed)
     previous, self._previous_gap = self._previous_gap, gap
     if self.searching:
       # On the newest measurement, not the average: the average lags, and a search that goes
       # on while the sparsity is already rising fast overshoots lambda by a decade.
-      raw_gap = math.log(max(1.0 - sparsity, 1e-9) / wanted)
+      raw_gap = log_gap(sparsity)
       closing = self._previous_raw_gap - raw_gap if self._previous_raw_gap is not None else 0.0
       self._previous_raw_gap = raw_gap
       # Over when on or ahead of the ramp, or closing in fast enough to be there by the next
