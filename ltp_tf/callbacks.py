@@ -73,9 +73,10 @@ class LTPPruningSchedule(keras.callbacks.Callback):
   **Target-sparsity mode.** With ``target_sparsity`` (here, or given to
   ``prune_low_magnitude_learned``), ``l0_lambda`` is steered during soft pruning: every
   ``control_every_n_steps`` steps the global sparsity is measured and every wrapper's lambda
-  is multiplied by the factor of a ``sparsity_target.LambdaController`` (first 4x per
-  control step while the sparsity is behind the ramp: a search for where the network
-  balances, which can lie decades from the start), so that the sparsity
+  is multiplied by the factor of a ``sparsity_target.LambdaController`` (where the sparsity
+  falls behind the ramp in the first 5 control steps, first 4x per control step until it
+  catches up: a search for where the network balances, which can lie decades from the
+  start), so that the sparsity
   follows a cubic ramp from 0 to the target, reached at ``target_steps`` (or
   ``target_epochs``; default: two thirds of the soft phase, and with no soft phase named, two
   thirds of the ``fit``: its ``epochs`` times its steps per epoch, counted from the step of

@@ -59,10 +59,13 @@ class LambdaController:
   network balances lies decades apart between networks (``l0_fraction``: 0.002-0.2 on
   LeNet-300-100, 7 on mobilenetv2_compact, 45 at half its width, BENCHMARKS.md finding 8), and
   at ``max_factor`` per control step a short soft phase is over before lambda gets there. So
-  from the first control step, as long as the sparsity is behind the ramp, lambda is
-  multiplied by ``search_factor``; the first control step on or ahead of the ramp, or closing
-  in on it fast enough to be there by the next one, ends the search for good (and where the
-  first one is ahead, the search never runs: lambda started high enough).
+  at the first control step where the sparsity is behind the ramp, among the first
+  ``search_window``, a search starts: lambda is multiplied by ``search_factor`` per control
+  step, and the first control step on or ahead of the ramp, or closing in on it fast enough
+  to be there by the next one, ends it for good. Where the sparsity keeps up with the ramp
+  through the whole window, the search never runs: lambda started high enough. (The window,
+  not just the first step: what a soft phase prunes in its first steps at any lambda can put
+  the sparsity ahead of a gentle ramp's start, and behind it two steps later.)
 
   Args:
     target: the final global sparsity, in [0, 1).
@@ -81,10 +84,12 @@ class LambdaController:
       soft phase then ends short of the target and the landing has to do the rest.
     search_factor: lambda's factor per control step during the search (see above); 1 turns
       the search off, and lambda then starts climbing at ``max_factor`` per control step.
+    search_window: the search may start at any of the first ``search_window`` control steps.
   """
 
   def __init__(self, target, reach_step, gain=0.3, smoothing=0.6, max_factor=1.5,
-               start_step=0, hold_horizon=5, min_scale=1e-3, search_factor=4.0):
+               start_step=0, hold_horizon=5, min_scale=1e-3, search_factor=4.0,
+               search_window=5):
     check_target_sparsity(target)
     for name, value in (("reach_step", reach_step), ("start_step", start_step)):
       if isinstance(value, bool) or not isinstance(value, int):
@@ -110,8 +115,13 @@ class LambdaController:
         search_factor >= 1.0):
       raise ValueError(f"search_factor must be a number >= 1 (1: no search), got "
                        f"{search_factor!r}")
+    if isinstance(search_window, bool) or not isinstance(search_window, int) or search_window < 1:
+      raise ValueError(f"search_window must be an int >= 1 (control steps), got "
+                       f"{search_window!r}")
     self._search_log_step = math.log(search_factor)
-    self.searching = search_factor > 1.0
+    self.searching = search_factor > 1.0  # Until the search is over, or its window closed.
+    self._search_started = False
+    self._search_window_left = search_window
     self._previous_raw_gap = None
     self._log_scale = 0.0  # log(lambda now / lambda at the start), from the factors given.
     self._smoothed = None
@@ -140,13 +150,16 @@ class LambdaController:
       raw_gap = log_gap(sparsity)
       closing = self._previous_raw_gap - raw_gap if self._previous_raw_gap is not None else 0.0
       self._previous_raw_gap = raw_gap
-      # Over when on or ahead of the ramp, or closing in fast enough to be there by the next
-      # control step (the thresholds answer lambda within about one control step).
-      self.searching = (raw_gap > 0 and closing < raw_gap and
-                        self._log_scale < math.log(MAX_SEARCH_GROWTH))
-      if self.searching:
+      # Behind, and not closing in fast enough to be on the ramp by the next control step
+      # (the thresholds answer lambda within about one control step).
+      behind = (raw_gap > 0 and closing < raw_gap and
+                self._log_scale < math.log(MAX_SEARCH_GROWTH))
+      self._search_window_left -= 1
+      if behind:
+        self._search_started = True
         self._log_scale += self._search_log_step
         return math.exp(self._search_log_step)
+      self.searching = not self._search_started and self._search_window_left > 0
     if (previous is not None and gap * previous > 0 and
         abs(gap) <= self.hold_horizon * (abs(previous) - abs(gap))):
       # Closing in on the ramp fast enough to be there within ``hold_horizon`` control steps:
@@ -163,10 +176,11 @@ class LambdaController:
     """None, or what to do where lambda started far below the network's balance.
 
     The start's search takes lambda near the network's balance, but where it never started
-    (the sparsity ahead of the ramp at the first control step, then behind: the half-width
-    compact networks at 2x, BENCHMARKS.md finding 9) or hit its cap, each control step moves
-    lambda by at most ``max_factor``, and on a short soft phase the sparsity lags the ramp
-    and reaches the target only as the soft phase ends, leaving little training at it.
+    (the sparsity ahead of the ramp through the search's window, then behind; before the
+    window, the half-width compact networks at 2x, BENCHMARKS.md finding 9) or hit its cap,
+    each control step moves lambda by at most ``max_factor``, and on a short soft phase the
+    sparsity lags the ramp and reaches the target only as the soft phase ends, leaving little
+    training at it.
     That is reported when lambda has grown ``LAG_GROWTH``-fold or more and the target was
     reached (within 5 % of its keep ratio) in the last half of the time between the ramp's
     end and now, or not at all; ``l0_lambda`` (lambda now) is the start to suggest.

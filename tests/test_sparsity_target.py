@@ -51,11 +51,23 @@ def test_controller_search_ends_when_the_sparsity_will_be_on_the_ramp_by_the_nex
 
 
 def test_controller_does_not_search_where_lambda_starts_high_enough():
-  c, plain = _controller(search_factor=4.0), _controller()
-  measured = [(10, 0.5), (20, 0.01), (30, 0.01), (200, 0.95)]  # Ahead at the first step.
+  c, plain = _controller(search_factor=4.0, search_window=3), _controller()
+  # Ahead through the window's 3 control steps, then behind: the law, not a search.
+  measured = [(2, 0.5), (4, 0.5), (6, 0.5), (20, 0.01), (30, 0.01), (200, 0.95)]
   factors = [plain.factor(*m) for m in measured]
   assert [c.factor(*m) for m in measured] == factors and not c.searching
-  assert [f < 1 for f in factors] == [True, False, False, True]
+  assert [f < 1 for f in factors] == [True, True, True, False, False, True]
+
+
+def test_controller_search_may_start_at_any_step_of_its_window():
+  # Measured on the half-width compact networks at 2x: what the soft phase prunes at any
+  # lambda (7-8 %) is ahead of the gentle ramp's first step (6 %), and behind it by the third.
+  c, plain = _controller(search_factor=4.0, search_window=3), _controller()
+  assert c.factor(2, 0.1) == plain.factor(2, 0.1) < 1 and c.searching  # Ahead: the law.
+  assert [c.factor(10, 0.05), c.factor(20, 0.05)] == [4.0, 4.0]  # Behind: the search.
+  assert [c.factor(30, 0.05), c.factor(40, 0.05)] == [4.0, 4.0]  # On, past the window.
+  assert c.factor(50, 0.9) < 1 and not c.searching  # Ahead: over for good.
+  assert c.factor(60, 0.0) == pytest.approx(1.5)
 
 
 def test_controller_search_stops_at_max_search_growth():
@@ -138,7 +150,8 @@ def test_controller_says_when_lambda_started_far_below_the_balance():
 
 
 def test_controller_smooths_the_measurement():
-  c = sparsity_target.LambdaController(0.5, 10, gain=1.0, smoothing=0.5, max_factor=10.0)
+  c = sparsity_target.LambdaController(0.5, 10, gain=1.0, smoothing=0.5, max_factor=10.0,
+                                       search_factor=1.0)
   c.factor(20, 0.8)  # Average 0.8: 20 % kept of 50 % wanted.
   # The new 0.0 counts half: average 0.4, kept 0.6 against 0.5 wanted (and the gap flipped).
   assert c.factor(20, 0.0) == pytest.approx(1.2)
@@ -155,6 +168,8 @@ def test_controller_smooths_the_measurement():
     ({"target": 0.5, "reach_step": 10, "search_factor": 0.5}, "search_factor"),
     ({"target": 0.5, "reach_step": 10, "search_factor": True}, "search_factor"),
     ({"target": 0.5, "reach_step": 10, "search_factor": "4"}, "search_factor"),
+    ({"target": 0.5, "reach_step": 10, "search_window": 0}, "search_window"),
+    ({"target": 0.5, "reach_step": 10, "search_window": 2.0}, "search_window"),
 ])
 def test_controller_rejects_bad_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
