@@ -51,21 +51,24 @@ class LambdaController:
   weight ``smoothing`` on the new value: LTP's thresholds oscillate around their balance
   point, and the controller must follow the trend, not the oscillation), and ``log(lambda)``
   moves by ``gain * log(kept / wanted)``, the error in log keep ratio (``kept = 1 - smoothed
-  sparsity``, ``wanted = 1 - ramp(step)``), limited to ``log(max_factor)`` either way. Multiplying lambda
-  (rather than adding to it) lets one controller work at every scale of lambda, which spans
-  decades between networks and optimizers.
+  sparsity``, ``wanted = 1 - ramp(step)``), limited to ``log(max_factor)`` either way.
+  Multiplying lambda (rather than adding to it) lets one controller work at every scale of
+  lambda, which spans decades between networks and optimizers.
 
   The start is a search. Lambda starts at the user's (or the default) value, but where a
   network balances lies decades apart between networks (``l0_fraction``: 0.002-0.2 on
   LeNet-300-100, 7 on mobilenetv2_compact, 45 at half its width, BENCHMARKS.md finding 8), and
   at ``max_factor`` per control step a short soft phase is over before lambda gets there. So
-  at the first control step where the sparsity is behind the ramp, among the first
-  ``search_window``, a search starts: lambda is multiplied by ``search_factor`` per control
-  step, and the first control step on or ahead of the ramp, or closing in on it fast enough
-  to be there by the next one, ends it for good. Where the sparsity keeps up with the ramp
-  through the whole window, the search never runs: lambda started high enough. (The window,
-  not just the first step: what a soft phase prunes in its first steps at any lambda can put
-  the sparsity ahead of a gentle ramp's start, and behind it two steps later.)
+  lambda is searched for: in the first ``search_window`` control steps, lambda is multiplied
+  by ``search_factor`` at every control step where the sparsity is behind the ramp and not
+  closing in on it fast enough to be there by the next one, and a search still on when the
+  window closes goes on until the sparsity is on or ahead of the ramp (or closing in that
+  fast). Where the sparsity keeps up with the ramp through the window, lambda started high
+  enough and is never searched for. Why a window, not just the first steps: what a soft
+  phase prunes in its first steps at any lambda can put the sparsity ahead of a gentle
+  ramp's start and behind it two steps later, and a sparsity that jumps as the thresholds
+  answer a new lambda can look like catching up and then fall behind again (BENCHMARKS.md,
+  finding 10).
 
   Args:
     target: the final global sparsity, in [0, 1).
@@ -84,7 +87,7 @@ class LambdaController:
       soft phase then ends short of the target and the landing has to do the rest.
     search_factor: lambda's factor per control step during the search (see above); 1 turns
       the search off, and lambda then starts climbing at ``max_factor`` per control step.
-    search_window: the search may start at any of the first ``search_window`` control steps.
+    search_window: how many control steps, from the first, lambda may be searched for.
   """
 
   def __init__(self, target, reach_step, gain=0.3, smoothing=0.6, max_factor=1.5,
@@ -119,8 +122,8 @@ class LambdaController:
       raise ValueError(f"search_window must be an int >= 1 (control steps), got "
                        f"{search_window!r}")
     self._search_log_step = math.log(search_factor)
-    self.searching = search_factor > 1.0  # Until the search is over, or its window closed.
-    self._search_started = False
+    self.searching = search_factor > 1.0  # Until the window has closed and no search is on.
+    self._search_on = False
     self._search_window_left = search_window
     self._previous_raw_gap = None
     self._log_scale = 0.0  # log(lambda now / lambda at the start), from the factors given.
@@ -154,12 +157,14 @@ class LambdaController:
       # (the thresholds answer lambda within about one control step).
       behind = (raw_gap > 0 and closing < raw_gap and
                 self._log_scale < math.log(MAX_SEARCH_GROWTH))
+      in_window = self._search_window_left > 0
       self._search_window_left -= 1
-      if behind:
-        self._search_started = True
+      if behind and (in_window or self._search_on):
+        self._search_on = True
         self._log_scale += self._search_log_step
         return math.exp(self._search_log_step)
-      self.searching = not self._search_started and self._search_window_left > 0
+      self._search_on = False
+      self.searching = self._search_window_left > 0
     if (previous is not None and gap * previous > 0 and
         abs(gap) <= self.hold_horizon * (abs(previous) - abs(gap))):
       # Closing in on the ramp fast enough to be there within ``hold_horizon`` control steps:

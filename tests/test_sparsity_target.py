@@ -31,11 +31,12 @@ def _controller(**kwargs):
 
 
 def test_controller_searches_at_the_start_while_the_sparsity_is_behind_the_ramp():
-  c = _controller(search_factor=4.0)  # Ramp: 0.9 * (1 - (1 - step / 100)**3).
+  c = _controller(search_factor=4.0, search_window=4)  # Ramp: 0.9 * (1 - (1 - step / 100)**3).
   assert c.searching
   assert [c.factor(s, 0.01) for s in (10, 20, 30)] == [4.0, 4.0, 4.0]  # Behind: 4x a step.
+  # Ahead at the window's last step: the search is over, the law on.
   assert c.factor(40, 0.8) == pytest.approx((0.2 / (1 - sparsity_target.ramp(40, 100, 0.9)))
-                                            ** 0.3)  # Ahead: the search is over, the law on.
+                                            ** 0.3)
   assert not c.searching
   assert c.factor(200, 0.0) == pytest.approx(1.5)  # Behind again: at most max_factor.
 
@@ -43,7 +44,7 @@ def test_controller_searches_at_the_start_while_the_sparsity_is_behind_the_ramp(
 def test_controller_search_ends_when_the_sparsity_will_be_on_the_ramp_by_the_next_step():
   # Measured: a search that ran one step more (lambda 4x too high) took a half-width
   # MobileNetV2 from 40 % to 76 % in two control steps, aiming at 52 %.
-  c = _controller(search_factor=4.0)
+  c = _controller(search_factor=4.0, search_window=3)
   assert [c.factor(10, 0.0), c.factor(20, 0.0)] == [4.0, 4.0]
   # Step 30: 55 % against a ramp at 59 %: log(45 / 41) = 0.09 left of a gap that closed by
   # log(100 / 56) - 0.09 = 0.48 in one step: over, and the law holds lambda (closing in).
@@ -68,6 +69,18 @@ def test_controller_search_may_start_at_any_step_of_its_window():
   assert [c.factor(30, 0.05), c.factor(40, 0.05)] == [4.0, 4.0]  # On, past the window.
   assert c.factor(50, 0.9) < 1 and not c.searching  # Ahead: over for good.
   assert c.factor(60, 0.0) == pytest.approx(1.5)
+
+
+def test_controller_search_resumes_in_its_window_where_the_sparsity_falls_behind_again():
+  # Measured on the full-width EfficientNet-style network at 5x: a jump as the thresholds
+  # answered the search's lambda ended it (closing in fast), then the sparsity fell behind,
+  # and the law's 1.1-1.2x per step took 400 steps to the balance (0.8813 against 0.8897).
+  c = _controller(search_factor=4.0, search_window=4)
+  assert c.factor(10, 0.0) == 4.0  # Behind.
+  assert c.factor(20, 0.5) < 1 and c.searching  # Ahead of the ramp's 44 %: the law.
+  assert c.factor(30, 0.5) == 4.0  # Behind its 59 % again, in the window: the search.
+  assert c.factor(40, 0.9) < 1 and not c.searching  # Ahead, and the window closed: over.
+  assert c.factor(200, 0.0) == pytest.approx(1.5)
 
 
 def test_controller_search_stops_at_max_search_growth():
