@@ -1001,6 +1001,24 @@ def test_subclassed_model_with_wrappers_in_init_trains_switches_mid_epoch_and_re
       _subclassed_fit(16, ltp_tf.LTPPruningSchedule(), cls=_NoTraining)
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.train.Checkpoint is TensorFlow's")
+def test_tf_train_checkpoint_saves_and_restores_every_ltp_variable(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model = _pruned()
+  _fit(model, ltp_tf.LTPPruningSchedule(soft_steps=2))  # Thresholds moved, hard from step 3.
+  path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+  saved = {name for name, _ in tf.train.list_variables(path)}
+  for w in ltp_tf.collect_wrappers(model):
+    for var in w._theta + w.temperatures + w._mask + w._frozen:  # pylint: disable=protected-access
+      assert any(f"/_ltp_{var.name}/" in name for name in saved), var.path
+  fresh = _pruned()
+  assert not fresh.get_layer("ltp_fc").is_hard and _thetas(fresh) != _thetas(model)
+  tf.train.Checkpoint(model=fresh).read(path).assert_consumed()
+  assert fresh.get_layer("ltp_fc").is_hard
+  for a, b in zip(model.weights, fresh.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
 def test_train_lib_checkpoint_restores_weights_phase_and_optimizer_and_continues_identically(
     tmp_path):
   from ltp_tf import train_lib  # pylint: disable=g-import-not-at-top

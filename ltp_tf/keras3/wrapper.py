@@ -142,6 +142,10 @@ class PruneLearnedThreshold(tf_keras_wrapper.WrapperCommon, keras.layers.Wrapper
     self.hard_at_step = self.add_weight(shape=(), name="hard_at_step", dtype="int32",
                                         initializer=keras.initializers.Constant(-1),
                                         trainable=False)
+    # Keras 3 keeps a list attribute in its own TrackedList, which TensorFlow's object graph
+    # does not see: without an attribute each, tf.train.Checkpoint would save none of these.
+    for var in self._theta + self._temperature + self._mask + self._frozen:
+      setattr(self, f"_ltp_{var.name}", var)
     self._ltp_built = True
 
   # --- The pruned forward pass ----------------------------------------------------------
