@@ -152,6 +152,39 @@ def compact_bar(network, rows, method="ltp"):
   return [line]
 
 
+def split_distance(runs, method="ltp_frac"):
+  """How far apart the per-tensor splits are, at each target: the mean over tensors of
+  |keep ratio of ``method`` - keep ratio of GMP (uniform)| on the same seed, averaged over
+  seeds, next to the spread of ``method``'s and GMP's own splits between seeds (mean over
+  seed pairs). A method whose distance to GMP is inside its own spread learned GMP's split."""
+
+  def distance(a, b):
+    return float(np.mean([abs(a["layers"][k] - b["layers"][k]) for k in a["layers"]]))
+
+  by = {(r["method"], r["target"], r["seed"]): r for r in runs if r.get("layers")}
+  lines = []
+  for target in sorted({t for (m, t, _) in by if m == method and t is not None}):
+    seeds = sorted(s for (m, t, s) in by if m == method and t == target)
+    cells = []
+    for other in ("gmp", "uniform"):
+      pairs = [(by[(method, target, s)], by[(other, target, s)]) for s in seeds
+               if (other, target, s) in by]
+      cells.append(f"{np.mean([distance(a, b) for a, b in pairs]):.3f}" if pairs else "-")
+    for m in (method, "gmp"):
+      own = sorted(s for (mm, t, s) in by if mm == m and t == target)
+      pairs = [(by[(m, target, a)], by[(m, target, b)]) for i, a in enumerate(own)
+               for b in own[i + 1:]]
+      cells.append(f"{np.mean([distance(a, b) for a, b in pairs]):.3f}" if pairs else "-")
+    lines.append(f"| {target:.1%} | {len(seeds)} | " + " | ".join(cells) + " |")
+  if not lines:
+    return []
+  return [f"How far apart the per-tensor splits are (mean over tensors of the keep ratios' "
+          f"absolute difference, same seed, mean over seeds; the last two columns: the "
+          f"spread between seeds of one method):", "",
+          f"| target | seeds | {method} − GMP | {method} − uniform | {method}, seed to seed "
+          f"| GMP, seed to seed |", "|---|---:|---:|---:|---:|---:|", *lines, ""]
+
+
 def cost_section(cost):
   from benchmarks import cost as cost_lib  # pylint: disable=g-import-not-at-top
   lines = [cost_lib.markdown(cost), ""]
@@ -239,6 +272,7 @@ def build():
               "(mean ± std over seeds" + (f"; the baselines from the `{network.split('+')[0]}` "
                                           "grid, same dense checkpoints and budget" if base
                                           else "") + "):", "", *tables,
+              *(split_distance(result["runs"]) if network in COMPACT else []),
               f"![accuracy vs sparsity](benchmarks/results/accuracy_{network}.png)",
               *[f"![keep ratio per tensor at {t:.1%}](benchmarks/results/layers_{network}_{t:g}.png)"
                 for t in sorted({r["target"] for r in rows if r["target"] is not None})

@@ -193,6 +193,23 @@ def test_compact_bar_needs_every_target_and_a_lead_beyond_the_noise_at_3x():
   assert line.startswith("- mnv2c+fraction_lambda=30, `ltp` with fraction_lambda=30: ")
 
 
+
+def test_split_distance_compares_the_per_tensor_splits_with_the_seed_spread():
+  from benchmarks import report  # pylint: disable=g-import-not-at-top
+
+  def run(method, seed, a, b, target=2 / 3):
+    return {"method": method, "target": target, "seed": seed, "layers": {"a": a, "b": b}}
+
+  runs = [run("ltp_frac", 0, 0.5, 0.9), run("ltp_frac", 1, 0.6, 0.8),
+          run("gmp", 0, 0.5, 0.7), run("gmp", 1, 0.5, 0.7),
+          run("uniform", 0, 0.7, 0.7), run("gmp", 0, 0.1, 0.1, target=0.5)]
+  lines = report.split_distance(runs)
+  # ltp - gmp: seed 0 (0 + 0.2) / 2, seed 1 (0.1 + 0.1) / 2: 0.1; uniform only on seed 0:
+  # (0.2 + 0.2) / 2; ltp seed to seed (0.1 + 0.1) / 2; gmp 0. No ltp_frac run at 0.5: no row.
+  assert lines[-2] == "| 66.7% | 2 | 0.100 | 0.200 | 0.100 | 0.000 |"
+  assert len([line for line in lines if line.startswith("| 6")]) == 1
+  assert report.split_distance([run("gmp", 0, 0.1, 0.1)]) == []
+
 _KERAS3_GRID = """
 import json, os, sys
 import keras
