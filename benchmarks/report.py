@@ -152,6 +152,29 @@ def compact_bar(network, rows, method="ltp"):
   return [line]
 
 
+def paired(runs, method="ltp_frac"):
+  """``method`` minus GMP and uniform magnitude seed by seed (each seed's runs share a dense
+  start and a data order): the mean difference, its standard error and the seeds ahead."""
+  acc = {(r["method"], r["target"], r["seed"]): r["accuracy"] for r in runs}
+  lines = []
+  for target in sorted({t for (m, t, _) in acc if m == method and t is not None}):
+    cells = []
+    for other in ("gmp", "uniform"):
+      d = np.array([a - acc[(other, target, s)] for (m, t, s), a in sorted(acc.items())
+                    if m == method and t == target and (other, target, s) in acc])
+      if not len(d):
+        cells.append("-")
+        continue
+      se = f" ± {100 * d.std(ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else ""
+      cells.append(f"{100 * d.mean():+.2f}{se} pt ({int((d > 0).sum())} of {len(d)})")
+    lines.append(f"| {target:.1%} | " + " | ".join(cells) + " |")
+  if not lines:
+    return []
+  return [f"`{method}` minus each baseline seed by seed (same dense start and data order): "
+          "mean ± standard error of the differences, and on how many seeds it is ahead:", "",
+          f"| target | {method} − GMP | {method} − uniform |", "|---|---:|---:|", *lines, ""]
+
+
 def split_distance(runs, method="ltp_frac"):
   """How far apart the per-tensor splits are, at each target: the mean over tensors of
   |keep ratio of ``method`` - keep ratio of GMP (uniform)| on the same seed, averaged over
@@ -272,7 +295,8 @@ def build():
               "(mean ± std over seeds" + (f"; the baselines from the `{network.split('+')[0]}` "
                                           "grid, same dense checkpoints and budget" if base
                                           else "") + "):", "", *tables,
-              *(split_distance(result["runs"]) if network in COMPACT else []),
+              *(paired(result["runs"]) + split_distance(result["runs"])
+                if network in COMPACT else []),
               f"![accuracy vs sparsity](benchmarks/results/accuracy_{network}.png)",
               *[f"![keep ratio per tensor at {t:.1%}](benchmarks/results/layers_{network}_{t:g}.png)"
                 for t in sorted({r["target"] for r in rows if r["target"] is not None})

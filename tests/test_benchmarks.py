@@ -194,6 +194,16 @@ def test_compact_bar_needs_every_target_and_a_lead_beyond_the_noise_at_3x():
 
 
 
+def test_paired_differences_are_taken_seed_by_seed():
+  from benchmarks import report  # pylint: disable=g-import-not-at-top
+  runs = [{"method": m, "target": 2 / 3, "seed": s, "accuracy": a} for m, s, a in (
+      ("ltp_frac", 0, 0.90), ("ltp_frac", 1, 0.80), ("ltp_frac", 2, 0.85),
+      ("gmp", 0, 0.89), ("gmp", 1, 0.79), ("gmp", 2, 0.86), ("uniform", 0, 0.91))]
+  lines = report.paired(runs)
+  # Against GMP +1, +1, -1 pt: mean +0.33, std 1.155, se 0.67; uniform on seed 0 only.
+  assert lines[-2] == "| 66.7% | +0.33 ± 0.67 pt (2 of 3) | -1.00 pt (0 of 1) |"
+  assert report.paired([r for r in runs if r["method"] == "gmp"]) == []
+
 def test_split_distance_compares_the_per_tensor_splits_with_the_seed_spread():
   from benchmarks import report  # pylint: disable=g-import-not-at-top
 
