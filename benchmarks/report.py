@@ -201,9 +201,9 @@ def split_distance(runs, method="ltp_frac"):
     lines.append(f"| {target:.1%} | {len(seeds)} | " + " | ".join(cells) + " |")
   if not lines:
     return []
-  return [f"How far apart the per-tensor splits are (mean over tensors of the keep ratios' "
-          f"absolute difference, same seed, mean over seeds; the last two columns: the "
-          f"spread between seeds of one method):", "",
+  return ["How far apart the per-tensor splits are (mean over tensors of the keep ratios' "
+          "absolute difference, same seed, mean over seeds; the last two columns: the "
+          "spread between seeds of one method):", "",
           f"| target | seeds | {method} − GMP | {method} − uniform | {method}, seed to seed "
           f"| GMP, seed to seed |", "|---|---:|---:|---:|---:|---:|", *lines, ""]
 

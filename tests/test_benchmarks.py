@@ -193,7 +193,6 @@ def test_compact_bar_needs_every_target_and_a_lead_beyond_the_noise_at_3x():
   assert line.startswith("- mnv2c+fraction_lambda=30, `ltp` with fraction_lambda=30: ")
 
 
-
 def test_paired_differences_are_taken_seed_by_seed():
   from benchmarks import report  # pylint: disable=g-import-not-at-top
   runs = [{"method": m, "target": 2 / 3, "seed": s, "accuracy": a} for m, s, a in (
@@ -203,6 +202,7 @@ def test_paired_differences_are_taken_seed_by_seed():
   # Against GMP +1, +1, -1 pt: mean +0.33, std 1.155, se 0.67; uniform on seed 0 only.
   assert lines[-2] == "| 66.7% | +0.33 ± 0.67 pt (2 of 3) | -1.00 pt (0 of 1) |"
   assert report.paired([r for r in runs if r["method"] == "gmp"]) == []
+
 
 def test_split_distance_compares_the_per_tensor_splits_with_the_seed_spread():
   from benchmarks import report  # pylint: disable=g-import-not-at-top
