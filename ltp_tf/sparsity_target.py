@@ -122,15 +122,19 @@ class LambdaController:
       raise ValueError(f"search_window must be an int >= 1 (control steps), got "
                        f"{search_window!r}")
     self._search_log_step = math.log(search_factor)
-    self.searching = search_factor > 1.0  # Until the window has closed and no search is on.
     self._search_on = False
-    self._search_window_left = search_window
+    self._search_window_left = search_window if search_factor > 1.0 else 0
     self._previous_raw_gap = None
     self._log_scale = 0.0  # log(lambda now / lambda at the start), from the factors given.
     self._smoothed = None
     self._previous_gap = None
     self.reached_step = None  # The first control step whose measured sparsity was on target.
     self.last_step = None
+
+  @property
+  def searching(self):
+    """Whether lambda may still be searched for: inside the window, or a search still on."""
+    return self._search_window_left > 0 or self._search_on
 
   def factor(self, step, sparsity):
     """The factor to multiply lambda by, given the measured ``sparsity`` at ``step``."""
@@ -164,7 +168,6 @@ class LambdaController:
         self._log_scale += self._search_log_step
         return math.exp(self._search_log_step)
       self._search_on = False
-      self.searching = self._search_window_left > 0
     if (previous is not None and gap * previous > 0 and
         abs(gap) <= self.hold_horizon * (abs(previous) - abs(gap))):
       # Closing in on the ramp fast enough to be there within ``hold_horizon`` control steps:
