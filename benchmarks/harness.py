@@ -72,7 +72,7 @@ class Network:
   l0_lambda: float                # LTP's natural lambda (and the controller's start).
   l2_lambda: float = 1e-4         # Start of the L2 ablation's steered lambda.
   # Start of ltp_frac's steered lambda (per keep ratio); 0: the library's target-mode default
-  # (``ltp_tf.wrapper.default_fraction_lambda``: 0.1 from 3x on, lower below).
+  # (``ltp_tf.wrapper.default_fraction_lambda``: 0.1 from 2x on, lower below).
   fraction_lambda: float = 0.0
   # LTP's threshold step (eq. 11): a fixed rate (0: the library's default ``threshold_lr``), or,
   # when > 0, ``threshold_lr_ratio`` r times the optimizer's learning rate.

@@ -5,15 +5,12 @@ import ltp_tf
 from ltp_tf import wrapper as wrapper_lib
 
 # prune_low_magnitude_learned's arguments -> (regularizer, l0_lambda) every wrapper gets.
-# l0_fraction's start is 0.1 from 2x on, and below in proportion to the target's odds.
 REGULARIZER_DEFAULTS = (
     ({}, ("l0", wrapper_lib.DEFAULT_L0_LAMBDA)),                        # Natural mode: eq. (6).
-    ({"target_sparsity": 0.8}, ("l0_fraction", 0.1)),
-    ({"target_sparsity": 0.5}, ("l0_fraction", 0.1)),                   # Odds 1.
-    ({"target_sparsity": 0.25}, ("l0_fraction", 0.1 / 3)),              # Odds 1/3.
+    ({"target_sparsity": 0.5}, ("l0_fraction", wrapper_lib.DEFAULT_FRACTION_LAMBDA)),
     ({"target_sparsity": 0.5, "l0_lambda": 1e-4}, ("l0", 1e-4)),      # A raw-count lambda.
     ({"target_sparsity": 0.5, "regularizer": "l0"}, ("l0", wrapper_lib.DEFAULT_L0_LAMBDA)),
-    ({"regularizer": "l0_fraction"}, ("l0_fraction", 0.1)),             # Natural mode.
+    ({"regularizer": "l0_fraction"}, ("l0_fraction", wrapper_lib.DEFAULT_FRACTION_LAMBDA)),
     ({"regularizer": "l2", "target_sparsity": 0.5}, ("l2", wrapper_lib.DEFAULT_L0_LAMBDA)),
 )
 

@@ -12,7 +12,6 @@ import ltp_tf
 import mnist_cases
 from ltp_tf import data
 from ltp_tf import sparsity_target
-from ltp_tf import wrapper as wrapper_lib
 from ltp_tf._keras import keras
 
 L = keras.layers
@@ -375,20 +374,6 @@ def test_schedule_warns_when_lambda_lagged_the_whole_soft_phase(monkeypatch):
 def test_target_mode_defaults_to_l0_fraction_unless_a_lambda_or_regularizer_is_given():
   default_cases.check_regularizer_defaults(lambda: keras.Sequential(
       [keras.Input((16,)), L.Dense(8), L.Dense(4)]), ltp_tf.PruneLearnedThreshold)
-
-
-def test_default_fraction_lambda_scales_with_the_targets_odds_below_2x():
-  odds = lambda s: s / (1 - s)  # noqa: E731
-  for target in (0.1, 0.25, 0.4, 0.49):
-    assert wrapper_lib.default_fraction_lambda(target) == pytest.approx(0.1 * odds(target))
-  for target in (0.5, 0.5 - 1e-12, 0.6, 2 / 3, 0.8, 0.95, 0.999):  # 2x and above.
-    assert wrapper_lib.default_fraction_lambda(target) == 0.1
-  assert wrapper_lib.default_fraction_lambda(None) == 0.1  # No target: natural mode.
-  # A target of 0 (or nearly) still starts from a positive lambda the controller can scale.
-  assert wrapper_lib.default_fraction_lambda(0.0) == wrapper_lib.default_fraction_lambda(
-      0.005) == pytest.approx(1e-3)
-  starts = [wrapper_lib.default_fraction_lambda(t) for t in np.linspace(0, 0.99, 100)]
-  assert np.all(np.diff(starts) >= 0)
 
 
 def test_l2_regularizer_is_lambda_times_squared_soft_pruned_weights():
