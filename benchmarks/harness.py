@@ -48,6 +48,7 @@ from ltp_tf import data as data_lib
 from ltp_tf import models
 from ltp_tf import sparsity_target
 from ltp_tf import trail
+from ltp_tf import wrapper as wrapper_lib
 from ltp_tf._keras import keras
 
 METHODS = ("ltp", "ltp_frac", "tfmot", "gmp", "uniform", "ltp_noreg", "ltp_l2", "ltp_unstab")
@@ -71,9 +72,8 @@ class Network:
   finetune_epochs: int
   l0_lambda: float                # LTP's natural lambda (and the controller's start).
   l2_lambda: float = 1e-4         # Start of the L2 ablation's steered lambda.
-  # Start of ltp_frac's steered lambda (per keep ratio); 0: the library's target-mode default
-  # (``ltp_tf.wrapper.default_fraction_lambda``: 0.1 from 2x on, lower below).
-  fraction_lambda: float = 0.0
+  # Start of ltp_frac's steered lambda (per keep ratio): the library's target-mode default.
+  fraction_lambda: float = wrapper_lib.DEFAULT_FRACTION_LAMBDA
   # LTP's threshold step (eq. 11): a fixed rate (0: the library's default ``threshold_lr``), or,
   # when > 0, ``threshold_lr_ratio`` r times the optimizer's learning rate.
   threshold_lr: float = 0.0
@@ -257,7 +257,7 @@ def _wrap_ltp(dense, network, method, target):
   elif method == "ltp_l2":
     kwargs.update(regularizer="l2", l0_lambda=network.l2_lambda)
   elif method == "ltp_frac":
-    kwargs.update(regularizer="l0_fraction", l0_lambda=network.fraction_lambda or None)
+    kwargs.update(regularizer="l0_fraction", l0_lambda=network.fraction_lambda)
   elif method == "ltp_unstab":
     kwargs["stabilized_gradient"] = False
   return ltp_tf.prune_low_magnitude_learned(dense, **kwargs)

@@ -59,33 +59,8 @@ REGULARIZERS = ("l0", "l0_fraction", "l2")
 # regularizer need not keep the paper's raw count, and "l0_fraction" was level with or ahead of
 # eq. (6) on the LeNets, ResNet-20 (+2.4 pt) and mobilenetv2_compact (+0.46 pt at 3x, 3 seeds),
 # 0.16 pt behind on efficientnet_compact at 3x (BENCHMARKS.md, findings 2 and 6). Its lambda
-# weighs a sum of keep ratios; 0.1 is its start at targets of 3x (2/3 sparsity) and above, where
-# the benchmarks started it on every network; below, see ``default_fraction_lambda``.
+# weighs a sum of keep ratios; 0.1 is where the benchmarks started it on every network.
 DEFAULT_FRACTION_LAMBDA = 0.1
-# ``default_fraction_lambda``: the target whose odds (sparsity / (1 - sparsity)) get the full
-# DEFAULT_FRACTION_LAMBDA; lower targets start lower, in proportion to their odds, down to
-# MIN_START_SCALE times it (a target of 0 still needs a positive lambda to scale).
-FULL_START_ODDS = 2.0
-MIN_START_SCALE = 0.01
-
-
-def default_fraction_lambda(target_sparsity=None):
-  """The default start of ``"l0_fraction"``'s lambda: DEFAULT_FRACTION_LAMBDA, times the
-  target's odds over FULL_START_ODDS where that is below 1 (targets under 3x).
-
-  Where a network balances rises steeply with the target (lambda at the soft phase's end,
-  BENCHMARKS.md finding 12: about 0.07 at 1.33x on the full-width compact networks, 0.75 at 2x,
-  5.5 at 3x), and the controller corrects the two sides of a start unequally: a start below the
-  balance is searched up by 4x per control step, one above it only brought down by the
-  integral term, slowly at a low target (its error is in log keep ratio). So the start is
-  scaled down with the target's odds: 0.017 at 1.33x, 0.05 at 2x, 0.1 from 3x on.
-  """
-  if target_sparsity is None:
-    return DEFAULT_FRACTION_LAMBDA
-  odds = target_sparsity / (1.0 - target_sparsity)
-  if odds >= FULL_START_ODDS * (1.0 - 1e-9):  # 2/3 itself, whatever its float rounding.
-    return DEFAULT_FRACTION_LAMBDA
-  return DEFAULT_FRACTION_LAMBDA * max(MIN_START_SCALE, odds / FULL_START_ODDS)
 
 
 def resolve_regularizer(l0_lambda, regularizer, target_sparsity):
@@ -93,15 +68,14 @@ def resolve_regularizer(l0_lambda, regularizer, target_sparsity):
 
   ``regularizer=None``: ``"l0_fraction"`` in target-sparsity mode when ``l0_lambda`` is left
   to its default too, else ``"l0"`` (eq. 6): a lambda the user wrote keeps the raw-count scale
-  it was written on. ``l0_lambda=None``: ``default_fraction_lambda(target_sparsity)`` for
-  ``"l0_fraction"``, ``DEFAULT_L0_LAMBDA`` otherwise.
+  it was written on. ``l0_lambda=None``: ``DEFAULT_FRACTION_LAMBDA`` for ``"l0_fraction"``,
+  ``DEFAULT_L0_LAMBDA`` otherwise.
   """
   if regularizer is None:
     regularizer = ("l0_fraction" if target_sparsity is not None and l0_lambda is None
                    else "l0")
   if l0_lambda is None:
-    l0_lambda = (default_fraction_lambda(target_sparsity) if regularizer == "l0_fraction"
-                 else DEFAULT_L0_LAMBDA)
+    l0_lambda = DEFAULT_FRACTION_LAMBDA if regularizer == "l0_fraction" else DEFAULT_L0_LAMBDA
   return float(l0_lambda), regularizer
 
 
