@@ -152,27 +152,61 @@ def compact_bar(network, rows, method="ltp"):
   return [line]
 
 
+def _differences(runs, method, other):
+  """``{target: array}`` of ``method``'s accuracy minus ``other``'s, seed by seed, at each
+  target where ``method`` ran (empty arrays where ``other`` has no run of that seed)."""
+  acc = {(r["method"], r["target"], r["seed"]): r["accuracy"] for r in runs}
+  return {target: np.array([a - acc[(other, target, s)] for (m, t, s), a in sorted(acc.items())
+                            if m == method and t == target and (other, target, s) in acc])
+          for target in sorted({t for (m, t, _) in acc if m == method and t is not None})}
+
+
+def _mean_se(d):
+  """``+0.12 ± 0.05 pt`` (percentage points) of the differences ``d``."""
+  se = f" ± {100 * d.std(ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else ""
+  return f"{100 * d.mean():+.2f}{se} pt"
+
+
 def paired(runs, method="ltp_frac"):
   """``method`` minus GMP and uniform magnitude seed by seed (each seed's runs share a dense
   start and a data order): the mean difference, its standard error and the seeds ahead."""
-  acc = {(r["method"], r["target"], r["seed"]): r["accuracy"] for r in runs}
+  diffs = {other: _differences(runs, method, other) for other in ("gmp", "uniform")}
   lines = []
-  for target in sorted({t for (m, t, _) in acc if m == method and t is not None}):
-    cells = []
-    for other in ("gmp", "uniform"):
-      d = np.array([a - acc[(other, target, s)] for (m, t, s), a in sorted(acc.items())
-                    if m == method and t == target and (other, target, s) in acc])
-      if not len(d):
-        cells.append("-")
-        continue
-      se = f" ± {100 * d.std(ddof=1) / np.sqrt(len(d)):.2f}" if len(d) > 1 else ""
-      cells.append(f"{100 * d.mean():+.2f}{se} pt ({int((d > 0).sum())} of {len(d)})")
+  for target in diffs["gmp"]:
+    cells = [f"{_mean_se(d)} ({int((d > 0).sum())} of {len(d)})" if len(d) else "-"
+             for d in (diffs[other][target] for other in ("gmp", "uniform"))]
     lines.append(f"| {target:.1%} | " + " | ".join(cells) + " |")
   if not lines:
     return []
   return [f"`{method}` minus each baseline seed by seed (same dense start and data order): "
           "mean ± standard error of the differences, and on how many seeds it is ahead:", "",
           f"| target | {method} − GMP | {method} − uniform |", "|---|---:|---:|", *lines, ""]
+
+
+def pooled(grids, method="ltp_frac"):
+  """One line: ``method`` minus GMP and uniform seed by seed, pooled over ``grids`` (network
+  name -> its runs) at each target, every (network, seed) pair counted once. Where one
+  network's cell is decided by less than its runs' chaos, the pool says whether the method is
+  behind or level across networks."""
+  cells = []
+  per_target = {}
+  for runs in grids.values():
+    for other in ("gmp", "uniform"):
+      for target, d in _differences(runs, method, other).items():
+        per_target.setdefault(target, {}).setdefault(other, []).append(d)
+  for target, by_other in sorted(per_target.items()):
+    parts = []
+    for other in ("gmp", "uniform"):
+      d = np.concatenate(by_other.get(other, [np.array([])]))
+      if len(d):
+        parts.append(f"{BASELINES[other]} {_mean_se(d)} ({len(d)} pair"
+                     f"{'s' if len(d) > 1 else ''}, ahead on {int((d > 0).sum())})")
+    if parts:
+      cells.append(f"{target:.1%}: " + ", ".join(parts))
+  if not cells:
+    return []
+  return [f"- {', '.join(grids)} pooled, `{method}` minus each baseline seed by seed (mean ± "
+          f"standard error over every network and seed): " + "; ".join(cells) + "."]
 
 
 def split_distance(runs, method="ltp_frac"):
@@ -273,6 +307,7 @@ def build():
     if result:
       rows = _with_baselines(network, result["aggregate"])
       bars += compact_bar(network, rows) + compact_bar(network, rows, "ltp_frac")
+  bars += pooled({n: grid["runs"] for n in COMPACT if (grid := _load(f"benchmark_{n}.json"))})
   for network in main + extra:  # Then the grids run with --override, e.g. another r.
     result = _load(f"benchmark_{network}.json")
     if not result:

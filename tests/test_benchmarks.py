@@ -204,6 +204,24 @@ def test_paired_differences_are_taken_seed_by_seed():
   assert report.paired([r for r in runs if r["method"] == "gmp"]) == []
 
 
+def test_pooled_counts_every_network_and_seed_pair_once():
+  from benchmarks import report  # pylint: disable=g-import-not-at-top
+
+  def runs(*rows):
+    return [{"method": m, "target": 0.25, "seed": s, "accuracy": a} for m, s, a in rows]
+
+  grids = {"a": runs(("ltp_frac", 0, 0.90), ("gmp", 0, 0.89), ("ltp_frac", 1, 0.80),
+                     ("gmp", 1, 0.81), ("uniform", 1, 0.78)),
+           "b": runs(("ltp_frac", 0, 0.70), ("gmp", 0, 0.68)),
+           "c": runs(("gmp", 0, 0.5))}  # No ltp_frac run: no pair.
+  (line,) = report.pooled(grids)
+  # Against GMP +1, -1, +2 pt: mean +0.67, std 1.53, se 0.88; uniform: +2 on one pair.
+  assert line == ("- a, b, c pooled, `ltp_frac` minus each baseline seed by seed (mean ± "
+                  "standard error over every network and seed): 25.0%: GMP +0.67 ± 0.88 pt "
+                  "(3 pairs, ahead on 2), uniform +2.00 pt (1 pair, ahead on 1).")
+  assert report.pooled({"c": grids["c"]}) == []
+
+
 def test_split_distance_compares_the_per_tensor_splits_with_the_seed_spread():
   from benchmarks import report  # pylint: disable=g-import-not-at-top
 
