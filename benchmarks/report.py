@@ -197,7 +197,7 @@ def pooled(grids, method="ltp_frac"):
   for target, by_other in sorted(per_target.items()):
     parts = []
     for other in ("gmp", "uniform"):
-      d = np.concatenate(by_other.get(other, [np.array([])]))
+      d = np.concatenate(by_other[other])  # Both keys: _differences gives every target.
       if len(d):
         parts.append(f"{BASELINES[other]} {_mean_se(d)} ({len(d)} pair"
                      f"{'s' if len(d) > 1 else ''}, ahead on {int((d > 0).sum())})")
